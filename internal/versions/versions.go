@@ -1,0 +1,31 @@
+// Package versions is the one place that pins the versions liftoff renders by default and the versions
+// of the real programs its tests and demo build from the Go module proxy.
+package versions
+
+const (
+	// Kubernetes is the default kubernetes_version of a spec and the version of the control-plane
+	// programs the tests build.
+	Kubernetes = "v1.35.4"
+	// KubernetesStaging is the version of the k8s.io staging modules that match Kubernetes.
+	KubernetesStaging = "v0.35.4"
+	// Etcd is the etcd release rendered onto controllers and built for tests.
+	Etcd = "v3.6.5"
+	// Ignition is the Ignition release whose parser checks rendered configs and whose binary applies them in tests.
+	Ignition = "v2.26.0"
+	// Matchbox is the matchbox release that serves bare-metal output in tests.
+	Matchbox = "v0.11.0"
+	// MatchboxProvider is the terraform-provider-matchbox release used by the bare-metal example's acceptance test.
+	MatchboxProvider = "v0.5.4"
+	// Terraform is the terraform CLI version the provider's acceptance tests expect on PATH.
+	Terraform = "1.11.4"
+	// ButaneFlatcar and ButaneFCOS are the Butane spec versions that translate to Ignition 3.4.0.
+	ButaneFlatcar = "1.1.0"
+	ButaneFCOS    = "1.5.0"
+	// IgnitionSpec is the Ignition config version every rendered config has.
+	IgnitionSpec = "3.4.0"
+	// CoreDNS, Flannel and Pause are the add-on images' default versions.
+	CoreDNS          = "v1.12.4"
+	Flannel          = "v0.27.4"
+	FlannelCNIPlugin = "v1.8.0-flannel1"
+	Pause            = "3.10.1"
+)
