@@ -29,3 +29,6 @@ const (
 	FlannelCNIPlugin = "v1.8.0-flannel1"
 	Pause            = "3.10.1"
 )
+
+// Liftoff is liftoff's own release version, the tag of its image.
+const Liftoff = "v0.1.0"

@@ -1,0 +1,159 @@
+package generator
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Cluster is the validated spec with everything derived from it that templates need. Templates
+// read only this (and Machine), never the raw spec.
+type Cluster struct {
+	Spec *spec.Cluster
+
+	Name              string
+	KubernetesVersion string
+	SelfHosted        bool
+	APIServerURL      string
+	APIServerHost     string
+	APIServerPort     int
+	PodCIDR           string
+	ServiceCIDR       string
+	ClusterDomain     string
+	// APIServiceIP is the first address of the service CIDR (the kubernetes Service).
+	APIServiceIP string
+	// DNSServiceIP is the tenth address of the service CIDR (CoreDNS).
+	DNSServiceIP string
+	Images       spec.Images
+	Networking   string
+
+	// EtcdServers is the apiserver's --etcd-servers value; EtcdInitialCluster is etcd's --initial-cluster.
+	EtcdServers        string
+	EtcdInitialCluster string
+
+	Controllers []Machine
+	Workers     []Machine
+
+	BootstrapTokenID     string
+	BootstrapTokenSecret string
+	// CACertPEM is the cluster CA certificate, for kubeconfigs and ConfigMaps.
+	CACertPEM string
+}
+
+// Machine is one machine as templates see it.
+type Machine struct {
+	Name   string
+	Role   string
+	IP     string
+	MAC    string
+	Domain string
+	// Labels and Taints merge the role's defaults, liftoff's role label and the machine's own.
+	Labels map[string]string
+	Taints []string
+	// APIServerURL is the URL this machine's control-plane clients use: its own apiserver on a controller.
+	APIServerURL string
+}
+
+// Role labels and taints liftoff puts on machines.
+const (
+	LabelController = "node.kubernetes.io/controller"
+	LabelWorker     = "node.kubernetes.io/worker"
+	TaintController = "node-role.kubernetes.io/controller:NoSchedule"
+)
+
+func newCluster(c *spec.Cluster) (*Cluster, error) {
+	u, err := url.Parse(c.APIServer)
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.Atoi(u.Port())
+	svc := netip.MustParsePrefix(c.ServiceCIDR)
+	first := svc.Addr().Next()
+	dns := first
+	for range 9 {
+		dns = dns.Next()
+	}
+	d := &Cluster{
+		Spec:              c,
+		Name:              c.Name,
+		KubernetesVersion: c.KubernetesVersion,
+		SelfHosted:        c.ControlPlane == spec.ControlPlaneSelfHosted,
+		APIServerURL:      strings.TrimSuffix(c.APIServer, "/"),
+		APIServerHost:     u.Hostname(),
+		APIServerPort:     port,
+		PodCIDR:           c.PodCIDR,
+		ServiceCIDR:       c.ServiceCIDR,
+		ClusterDomain:     c.ClusterDomain,
+		APIServiceIP:      first.String(),
+		DNSServiceIP:      dns.String(),
+		Images:            *c.Images,
+		Networking:        c.Networking,
+	}
+	var servers, initial []string
+	for _, n := range c.Controllers {
+		m := d.machine(n, c.ControllerDefaults)
+		m.APIServerURL = fmt.Sprintf("https://%s:%d", n.IP, port)
+		d.Controllers = append(d.Controllers, m)
+		servers = append(servers, fmt.Sprintf("https://%s:%d", n.IP, EtcdClientPort))
+		initial = append(initial, fmt.Sprintf("%s=https://%s:%d", n.Name, n.IP, EtcdPeerPort))
+	}
+	for _, n := range c.Workers {
+		d.Workers = append(d.Workers, d.machine(n, c.WorkerDefaults))
+	}
+	d.EtcdServers = strings.Join(servers, ",")
+	d.EtcdInitialCluster = strings.Join(initial, ",")
+	return d, nil
+}
+
+func (d *Cluster) machine(n spec.Node, role *spec.RoleDefaults) Machine {
+	m := Machine{Name: n.Name, Role: n.Role, IP: n.IP, MAC: n.MAC, Domain: n.Domain, APIServerURL: d.APIServerURL, Labels: map[string]string{}}
+	if n.Role == spec.RoleController {
+		m.Labels[LabelController] = "true"
+		m.Taints = append(m.Taints, TaintController)
+	} else {
+		m.Labels[LabelWorker] = "true"
+	}
+	for k, v := range role.Labels {
+		m.Labels[k] = v
+	}
+	for k, v := range n.Labels {
+		m.Labels[k] = v
+	}
+	m.Taints = appendUnique(appendUnique(m.Taints, role.Taints...), n.Taints...)
+	return m
+}
+
+func appendUnique(list []string, more ...string) []string {
+	for _, s := range more {
+		found := false
+		for _, have := range list {
+			if have == s {
+				found = true
+				break
+			}
+		}
+		if !found {
+			list = append(list, s)
+		}
+	}
+	return list
+}
+
+// NodeLabels is the kubelet's --node-labels value: sorted key=value pairs.
+func (m Machine) NodeLabels() string {
+	keys := make([]string, 0, len(m.Labels))
+	for k := range m.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m.Labels[k]
+	}
+	return strings.Join(parts, ",")
+}

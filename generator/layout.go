@@ -1,0 +1,91 @@
+package generator
+
+// Where things live on a machine. Ignition configs, static pods, systemd units and the harness all
+// use these paths, so they are written once here.
+const (
+	HostKubernetesDir         = "/etc/kubernetes"
+	HostPKIDir                = "/etc/kubernetes/pki"
+	HostEtcdPKIDir            = "/etc/kubernetes/pki/etcd"
+	HostStaticPodDir          = "/etc/kubernetes/manifests"
+	HostBootstrapPodDir       = "/etc/kubernetes/bootstrap-manifests"
+	HostAuthnConfig           = "/etc/kubernetes/authentication.yaml"
+	HostAdminConf             = "/etc/kubernetes/admin.conf"
+	HostControllerManagerConf = "/etc/kubernetes/controller-manager.conf"
+	HostSchedulerConf         = "/etc/kubernetes/scheduler.conf"
+	HostBootstrapKubeletConf  = "/etc/kubernetes/bootstrap-kubelet.conf"
+	HostKubeletDir            = "/var/lib/kubelet"
+	HostKubeletConfig         = "/var/lib/kubelet/config.yaml"
+	HostKubeletKubeconfig     = "/var/lib/kubelet/kubeconfig"
+	HostKubeletPKIDir         = "/var/lib/kubelet/pki"
+	HostEtcdDataDir           = "/var/lib/etcd"
+	HostEtcdConfig            = "/etc/etcd/etcd.yaml"
+	HostBinDir                = "/opt/bin"
+	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
+	HostCNIConfDir            = "/etc/cni/net.d"
+	HostCNIBinDir             = "/opt/cni/bin"
+	ContainerdSocket          = "unix:///run/containerd/containerd.sock"
+)
+
+// Files of the cluster PKI, the same relative path under the output directory's pki/ and under
+// HostPKIDir on a machine.
+const (
+	CACert                = "ca.crt"
+	CAKey                 = "ca.key"
+	FrontProxyCACert      = "front-proxy-ca.crt"
+	FrontProxyCAKey       = "front-proxy-ca.key"
+	ServiceAccountKey     = "sa.key"
+	ServiceAccountPub     = "sa.pub"
+	APIServerCert         = "apiserver.crt"
+	APIServerKey          = "apiserver.key"
+	APIServerKubeletCert  = "apiserver-kubelet-client.crt"
+	APIServerKubeletKey   = "apiserver-kubelet-client.key"
+	APIServerEtcdCert     = "apiserver-etcd-client.crt"
+	APIServerEtcdKey      = "apiserver-etcd-client.key"
+	FrontProxyClientCert  = "front-proxy-client.crt"
+	FrontProxyClientKey   = "front-proxy-client.key"
+	AdminCert             = "admin.crt"
+	AdminKey              = "admin.key"
+	ControllerManagerCert = "controller-manager.crt"
+	ControllerManagerKey  = "controller-manager.key"
+	SchedulerCert         = "scheduler.crt"
+	SchedulerKey          = "scheduler.key"
+	EtcdCACert            = "etcd/ca.crt"
+	EtcdCAKey             = "etcd/ca.key"
+	EtcdServerCert        = "etcd/server.crt" // on a machine; per member under pki/etcd/<node>/ in the output
+	EtcdServerKey         = "etcd/server.key"
+	EtcdPeerCert          = "etcd/peer.crt"
+	EtcdPeerKey           = "etcd/peer.key"
+)
+
+// Identities in client certificates, which the rendered RBAC refers to.
+const (
+	UserAdminGroup        = "system:masters"
+	UserAdmin             = "liftoff-admin"
+	UserControllerManager = "system:kube-controller-manager"
+	UserScheduler         = "system:kube-scheduler"
+	UserAPIServerKubelet  = "kube-apiserver-kubelet-client"
+	UserAPIServerEtcd     = "kube-apiserver-etcd-client"
+	UserFrontProxyClient  = "front-proxy-client"
+)
+
+// Ports.
+const (
+	EtcdClientPort        = 2379
+	EtcdPeerPort          = 2380
+	KubeletPort           = 10250
+	ControllerManagerPort = 10257
+	SchedulerPort         = 10259
+)
+
+// Output directory paths.
+const (
+	OutPKIDir       = "pki"
+	OutAuthDir      = "auth"
+	OutManifestDir  = "manifests"
+	OutStaticPodDir = "static-pods"
+	OutBootstrapDir = "bootstrap-manifests"
+	OutIgnitionDir  = "ignition"
+)
+
+// CheckpointAnnotation marks self-hosted pods that the checkpointer saves as local static pods.
+const CheckpointAnnotation = "checkpointer.liftoff.dev/checkpoint"

@@ -1,0 +1,141 @@
+// Package butane is liftoff's one way to turn Butane into Ignition: strict translation (any warning
+// is an error), merging of user snippets, and the check every rendered config must pass.
+package butane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/butane/config"
+	"github.com/coreos/butane/config/common"
+	ign "github.com/coreos/ignition/v2/config/v3_4"
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+	"github.com/coreos/vcontext/report"
+
+	"github.com/liftoff-k8s/liftoff/internal/versions"
+)
+
+// Issue is one problem Butane or Ignition reported, at a line and column of the input (1-based, 0 when unknown).
+type Issue struct {
+	Line, Column int
+	Path         string
+	Message      string
+}
+
+func (i Issue) String() string {
+	var at []string
+	if i.Line > 0 {
+		at = append(at, fmt.Sprintf("line %d", i.Line))
+	}
+	if i.Path != "" {
+		at = append(at, i.Path)
+	}
+	if len(at) == 0 {
+		return i.Message
+	}
+	return strings.Join(at, ", ") + ": " + i.Message
+}
+
+// Error is a translation that failed or warned.
+type Error struct {
+	Issues []Issue
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, len(e.Issues))
+	for i, is := range e.Issues {
+		parts[i] = is.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Header returns the Butane variant and version liftoff writes for an OS ("flatcar" or "fcos"); both
+// translate to Ignition 3.4.0.
+func Header(os string) (variant, version string) {
+	if os == "fcos" {
+		return "fcos", versions.ButaneFCOS
+	}
+	return "flatcar", versions.ButaneFlatcar
+}
+
+// Translate turns Butane into an Ignition config. Any warning counts as an error, so a snippet that
+// Butane would accept with a warning is refused before it reaches a machine.
+func Translate(src []byte) (igntypes.Config, error) {
+	raw, rep, err := config.TranslateBytes(src, common.TranslateBytesOptions{Raw: true})
+	if issues := issuesOf(rep); len(issues) > 0 {
+		return igntypes.Config{}, &Error{Issues: issues}
+	}
+	if err != nil {
+		return igntypes.Config{}, &Error{Issues: []Issue{{Message: describe(err)}}}
+	}
+	cfg, rep, err := ign.ParseCompatibleVersion(raw)
+	if issues := issuesOf(rep); len(issues) > 0 {
+		return igntypes.Config{}, &Error{Issues: issues}
+	}
+	if err != nil {
+		return igntypes.Config{}, &Error{Issues: []Issue{{Message: "the Butane translates to an Ignition config liftoff cannot use: " + err.Error()}}}
+	}
+	return cfg, nil
+}
+
+// Merge merges snippets into a base config: the snippets' files, units and users are added, and
+// where both set the same scalar the snippet wins (Ignition's own merge rules).
+func Merge(base igntypes.Config, snippets ...igntypes.Config) igntypes.Config {
+	for _, s := range snippets {
+		base = ign.Merge(base, s)
+	}
+	return base
+}
+
+// Marshal encodes a config compactly and checks it with Ignition's own 3.4.0 parser; a config with
+// any warning is refused.
+func Marshal(cfg igntypes.Config) ([]byte, error) {
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// Check parses raw with Ignition's config/v3_4 parser and fails on any error or warning.
+func Check(raw []byte) error {
+	_, rep, err := ign.Parse(raw)
+	if issues := issuesOf(rep); len(issues) > 0 {
+		return &Error{Issues: issues}
+	}
+	if err != nil {
+		return &Error{Issues: []Issue{{Message: err.Error()}}}
+	}
+	return nil
+}
+
+func issuesOf(rep report.Report) []Issue {
+	var out []Issue
+	for _, e := range rep.Entries {
+		is := Issue{Message: e.Message}
+		if e.Context.Len() > 0 {
+			is.Path = e.Context.String()
+		}
+		if e.Marker.StartP != nil {
+			is.Line = int(e.Marker.StartP.Line)
+			is.Column = int(e.Marker.StartP.Column)
+		}
+		out = append(out, is)
+	}
+	return out
+}
+
+func describe(err error) string {
+	switch {
+	case errors.Is(err, common.ErrNoVariant):
+		return "the snippet has no variant: start it with \"variant: flatcar\" or \"variant: fcos\" and a version"
+	case errors.Is(err, common.ErrInvalidVersion):
+		return "the snippet's version is not a valid Butane spec version"
+	}
+	return err.Error()
+}

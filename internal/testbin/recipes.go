@@ -1,0 +1,197 @@
+package testbin
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/internal/versions"
+)
+
+// A recipe is one wrapper module whose single `go build` produces one or more programs. Programs
+// that share most of their code (the three Kubernetes control-plane components, the etcd tools)
+// come from one recipe so that they share compile work.
+type recipe struct {
+	name    string
+	version string
+	// require and replace are the wrapper module's requirements; a replace applies to every
+	// version of its module, which is how the k8s.io staging modules (v0.0.0 in
+	// k8s.io/kubernetes's go.mod) are pinned.
+	require []module
+	replace []module
+	// mains are small main packages written into the wrapper module: directory -> source.
+	mains    map[string]string
+	programs []program
+	ldflags  []string
+	cgo      bool
+	// hint is added to a build failure to say what usually fixes it.
+	hint string
+}
+
+type module struct{ path, version string }
+
+// A program is one binary of a recipe. When a recipe has several programs, `go build -o DIR`
+// names each after its package path, so name must be that name.
+type program struct{ name, pkg string }
+
+var recipes = []*recipe{
+	ignitionRecipe(),
+	etcdRecipe(),
+	kubernetesRecipe(),
+	matchboxRecipe(),
+	matchboxProviderRecipe(),
+}
+
+func ignitionRecipe() *recipe {
+	const mod = "github.com/coreos/ignition/v2"
+	return &recipe{
+		name:     "ignition",
+		version:  versions.Ignition,
+		require:  []module{{mod, versions.Ignition}},
+		programs: []program{{"ignition", mod + "/internal"}},
+		ldflags: []string{
+			"-X " + mod + "/internal/version.Raw=" + versions.Ignition,
+			// Nothing relabels a test's root directory, and there is no SELinux policy to load.
+			"-X " + mod + "/internal/distro.selinuxRelabel=false",
+		},
+		cgo:  true,
+		hint: "Ignition links libblkid through cgo: install gcc and libblkid-dev (make deps)",
+	}
+}
+
+func etcdRecipe() *recipe {
+	v := versions.Etcd
+	r := &recipe{
+		name:    "etcd",
+		version: v,
+		mains: map[string]string{
+			// The server module's own main package builds a binary named "server".
+			"cmd/etcd": `package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+	etcdmain.Main(os.Args)
+}
+`,
+		},
+		programs: []program{
+			{"etcd", "./cmd/etcd"},
+			{"etcdctl", "go.etcd.io/etcd/etcdctl/v3"},
+			{"etcdutl", "go.etcd.io/etcd/etcdutl/v3"},
+		},
+	}
+	// etcd's modules point at each other through relative replaces, which are ignored in a
+	// dependency: pin every one of them to the same release instead.
+	for _, m := range []string{"api", "client/pkg", "client/v3", "pkg", "server", "etcdctl", "etcdutl"} {
+		path := "go.etcd.io/etcd/" + m
+		if !strings.HasSuffix(path, "/v3") {
+			path += "/v3"
+		}
+		r.require = append(r.require, module{path, v})
+		r.replace = append(r.replace, module{path, v})
+	}
+	return r
+}
+
+// kubernetesStaging lists the modules that k8s.io/kubernetes requires at v0.0.0 and replaces with
+// its own staging directories.
+var kubernetesStaging = []string{
+	"api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
+	"cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
+	"controller-manager", "cri-api", "cri-client", "csi-translation-lib", "dynamic-resource-allocation",
+	"endpointslice", "externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy",
+	"kube-scheduler", "kubectl", "kubelet", "metrics", "mount-utils", "pod-security-admission",
+	"sample-apiserver", "sample-cli-plugin", "sample-controller",
+}
+
+func kubernetesRecipe() *recipe {
+	r := &recipe{
+		name:    "kubernetes",
+		version: versions.Kubernetes,
+		require: []module{
+			{"k8s.io/kubernetes", versions.Kubernetes},
+			{"k8s.io/component-base", versions.KubernetesStaging},
+		},
+		mains: map[string]string{
+			"cmd/kube-apiserver":          kubeMain("k8s.io/kubernetes/cmd/kube-apiserver/app", "NewAPIServerCommand"),
+			"cmd/kube-controller-manager": kubeMain("k8s.io/kubernetes/cmd/kube-controller-manager/app", "NewControllerManagerCommand"),
+			"cmd/kube-scheduler":          kubeMain("k8s.io/kubernetes/cmd/kube-scheduler/app", "NewSchedulerCommand"),
+		},
+		programs: []program{
+			{"kube-apiserver", "./cmd/kube-apiserver"},
+			{"kube-controller-manager", "./cmd/kube-controller-manager"},
+			{"kube-scheduler", "./cmd/kube-scheduler"},
+		},
+	}
+	for _, m := range kubernetesStaging {
+		r.replace = append(r.replace, module{"k8s.io/" + m, versions.KubernetesStaging})
+	}
+	// What Kubernetes's own build stamps, so that --version and the /version endpoint tell the truth.
+	major, minor := kubernetesMajorMinor(versions.Kubernetes)
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		r.ldflags = append(r.ldflags,
+			"-X "+pkg+".gitVersion="+versions.Kubernetes,
+			"-X "+pkg+".gitMajor="+major,
+			"-X "+pkg+".gitMinor="+minor,
+			"-X "+pkg+".gitTreeState=clean",
+		)
+	}
+	return r
+}
+
+// kubeMain is the main package of a Kubernetes component, with the same registrations as the
+// upstream one.
+func kubeMain(app, constructor string) string {
+	return fmt.Sprintf(`package main
+
+import (
+	"os"
+	_ "time/tzdata"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"%s"
+)
+
+func main() {
+	os.Exit(cli.Run(app.%s()))
+}
+`, app, constructor)
+}
+
+// kubernetesMajorMinor returns "1" and "35" for "v1.35.4".
+func kubernetesMajorMinor(v string) (major, minor string) {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		panic("testbin: Kubernetes version " + v + " is not vMAJOR.MINOR.PATCH")
+	}
+	return parts[0], parts[1]
+}
+
+func matchboxRecipe() *recipe {
+	const mod = "github.com/poseidon/matchbox"
+	return &recipe{
+		name:     "matchbox",
+		version:  versions.Matchbox,
+		require:  []module{{mod, versions.Matchbox}},
+		replace:  []module{{"gopkg.in/yaml.v2", "v2.4.0"}}, // as matchbox's own go.mod does
+		programs: []program{{"matchbox", mod + "/cmd/matchbox"}},
+		ldflags:  []string{"-X " + mod + "/matchbox/version.Version=" + versions.Matchbox},
+	}
+}
+
+func matchboxProviderRecipe() *recipe {
+	const mod = "github.com/poseidon/terraform-provider-matchbox"
+	return &recipe{
+		name:     "terraform-provider-matchbox",
+		version:  versions.MatchboxProvider,
+		require:  []module{{mod, versions.MatchboxProvider}},
+		programs: []program{{"terraform-provider-matchbox", mod}},
+	}
+}

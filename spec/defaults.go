@@ -1,0 +1,116 @@
+package spec
+
+import (
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/internal/versions"
+)
+
+// Defaults that work for a bare-metal cluster in the style of Typhoon.
+const (
+	DefaultPodCIDR       = "10.2.0.0/16"
+	DefaultServiceCIDR   = "10.3.0.0/16"
+	DefaultClusterDomain = "cluster.local"
+	DefaultKeyAlgorithm  = "ecdsa-p256"
+	DefaultCAValidity    = "87600h" // 10 years
+	DefaultCertValidity  = "8760h"  // 1 year
+	DefaultRenewBefore   = "720h"   // 30 days
+	DefaultKubeletURL    = "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet"
+	DefaultEtcdURL       = "https://github.com/etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-{arch}.tar.gz"
+)
+
+// WithDefaults returns a copy of c with every unset setting filled in. Validate and the generator
+// work on the result.
+func WithDefaults(c *Cluster) *Cluster {
+	out := *c
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&out.KubernetesVersion, versions.Kubernetes)
+	def(&out.OS, OSFlatcar)
+	def(&out.ControlPlane, ControlPlaneStatic)
+	def(&out.PodCIDR, DefaultPodCIDR)
+	def(&out.ServiceCIDR, DefaultServiceCIDR)
+	def(&out.ClusterDomain, DefaultClusterDomain)
+	def(&out.Networking, "flannel")
+	def(&out.Arch, "amd64")
+
+	pki := PKI{}
+	if c.PKI != nil {
+		pki = *c.PKI
+	}
+	def(&pki.KeyAlgorithm, DefaultKeyAlgorithm)
+	def(&pki.CAValidity, DefaultCAValidity)
+	def(&pki.CertValidity, DefaultCertValidity)
+	def(&pki.RenewBefore, DefaultRenewBefore)
+	out.PKI = &pki
+
+	img := Images{}
+	if c.Images != nil {
+		img = *c.Images
+	}
+	k := out.KubernetesVersion
+	def(&img.KubeAPIServer, "registry.k8s.io/kube-apiserver:"+k)
+	def(&img.KubeControllerManager, "registry.k8s.io/kube-controller-manager:"+k)
+	def(&img.KubeScheduler, "registry.k8s.io/kube-scheduler:"+k)
+	def(&img.KubeProxy, "registry.k8s.io/kube-proxy:"+k)
+	def(&img.CoreDNS, "registry.k8s.io/coredns/coredns:"+versions.CoreDNS)
+	def(&img.Flannel, "ghcr.io/flannel-io/flannel:"+versions.Flannel)
+	def(&img.FlannelCNIPlugin, "ghcr.io/flannel-io/flannel-cni-plugin:"+versions.FlannelCNIPlugin)
+	def(&img.Pause, "registry.k8s.io/pause:"+versions.Pause)
+	def(&img.Liftoff, "ghcr.io/liftoff-k8s/liftoff:"+versions.Liftoff)
+	out.Images = &img
+
+	out.Kubelet = program(c.Kubelet, k, DefaultKubeletURL)
+	out.Etcd = program(c.Etcd, versions.Etcd, DefaultEtcdURL)
+
+	out.ControllerDefaults = roleDefaults(c.ControllerDefaults)
+	out.WorkerDefaults = roleDefaults(c.WorkerDefaults)
+
+	out.Controllers = nodes(c.Controllers, RoleController)
+	out.Workers = nodes(c.Workers, RoleWorker)
+	return &out
+}
+
+func program(p *Program, version, url string) *Program {
+	out := Program{}
+	if p != nil {
+		out = *p
+	}
+	if out.Delivery == "" {
+		out.Delivery = DeliveryDownload
+	}
+	if out.Version == "" {
+		out.Version = version
+	}
+	if out.URL == "" && out.Delivery == DeliveryDownload {
+		out.URL = url
+	}
+	out.SHA512 = strings.ToLower(out.SHA512)
+	return &out
+}
+
+func roleDefaults(r *RoleDefaults) *RoleDefaults {
+	if r == nil {
+		return &RoleDefaults{}
+	}
+	out := *r
+	return &out
+}
+
+func nodes(in []Node, role string) []Node {
+	out := make([]Node, len(in))
+	for i, n := range in {
+		n.Role = role
+		n.MAC = strings.ToLower(n.MAC)
+		out[i] = n
+	}
+	return out
+}
+
+// Expand replaces {version} and {arch} in a program URL.
+func (p *Program) Expand(arch string) string {
+	return strings.NewReplacer("{version}", p.Version, "{arch}", arch).Replace(p.URL)
+}

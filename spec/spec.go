@@ -1,0 +1,165 @@
+// Package spec defines a liftoff cluster spec, reads it from HCL and validates it.
+//
+// The same Cluster value is built by the CLI (from an HCL file) and by the Terraform provider (from
+// resource arguments); both call Validate, so both accept and reject the same things with the same
+// messages. Each Problem names the field it is about; Ranges maps fields to where the user wrote them.
+package spec
+
+import (
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Roles a machine can have.
+const (
+	RoleController = "controller"
+	RoleWorker     = "worker"
+)
+
+// Operating systems liftoff renders for.
+const (
+	OSFlatcar = "flatcar"
+	OSFCOS    = "fcos"
+)
+
+// Control-plane modes.
+const (
+	ControlPlaneStatic     = "static"
+	ControlPlaneSelfHosted = "self-hosted"
+)
+
+// Ways a host program (kubelet, etcd) reaches a machine.
+const (
+	// DeliveryDownload fetches a release binary or archive at first boot and checks it against a
+	// pinned sha512, or, when none is pinned, against the checksum file published beside it.
+	DeliveryDownload = "download"
+	// DeliveryContainer runs the program from a container image pinned by digest, with the OS's
+	// container engine (docker on Flatcar, podman on Fedora CoreOS).
+	DeliveryContainer = "container"
+	// DeliverySysext installs a systemd-sysext image that Ignition fetches and checks against a pinned sha512.
+	DeliverySysext = "sysext"
+)
+
+// Cluster is one cluster spec.
+type Cluster struct {
+	Name              string   `hcl:"name,label"`
+	KubernetesVersion string   `hcl:"kubernetes_version,optional"`
+	OS                string   `hcl:"os,optional"`
+	ControlPlane      string   `hcl:"control_plane,optional"`
+	APIServer         string   `hcl:"api_server"`
+	PodCIDR           string   `hcl:"pod_cidr,optional"`
+	ServiceCIDR       string   `hcl:"service_cidr,optional"`
+	HostCIDRs         []string `hcl:"host_cidrs,optional"`
+	ClusterDomain     string   `hcl:"cluster_domain,optional"`
+	Networking        string   `hcl:"networking,optional"`
+	SSHAuthorizedKeys []string `hcl:"ssh_authorized_keys,optional"`
+	// AllowEvenControllers permits an even number of controllers, which tolerates no more failures
+	// than one fewer would.
+	AllowEvenControllers bool `hcl:"allow_even_controllers,optional"`
+	// Arch is the machines' CPU architecture: amd64 or arm64.
+	Arch string `hcl:"arch,optional"`
+
+	PKI     *PKI     `hcl:"pki,block"`
+	Images  *Images  `hcl:"images,block"`
+	Kubelet *Program `hcl:"kubelet,block"`
+	Etcd    *Program `hcl:"etcd,block"`
+
+	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
+	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
+	WorkerDefaults     *RoleDefaults `hcl:"workers,block"`
+
+	Controllers []Node `hcl:"controller,block"`
+	Workers     []Node `hcl:"worker,block"`
+
+	Platform *Platform `hcl:"platform,block"`
+
+	// Filename is the file the spec was read from ("" when built in code).
+	Filename string
+	// Ranges maps a field path (see Field) to where it was written.
+	Ranges map[string]hcl.Range
+	// Source is the spec's text when read from a file, so diagnostics can show it.
+	Source []byte
+}
+
+// PKI settings.
+type PKI struct {
+	// KeyAlgorithm is ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096.
+	KeyAlgorithm string `hcl:"key_algorithm,optional"`
+	// CAValidity and CertValidity are durations: Go syntax (8760h) or whole days (365d).
+	CAValidity   string `hcl:"ca_validity,optional"`
+	CertValidity string `hcl:"cert_validity,optional"`
+	// RenewBefore is the renewal window: a certificate expiring within it is renewed on the next
+	// render and reported by `liftoff certs`.
+	RenewBefore string `hcl:"renew_before,optional"`
+	// ExtraSANs are added to the apiserver's serving certificate (DNS names or IPs).
+	ExtraSANs []string `hcl:"extra_sans,optional"`
+}
+
+// Images are the container images of the cluster's components. A digest (@sha256:...) pins an image.
+type Images struct {
+	KubeAPIServer         string `hcl:"kube_apiserver,optional"`
+	KubeControllerManager string `hcl:"kube_controller_manager,optional"`
+	KubeScheduler         string `hcl:"kube_scheduler,optional"`
+	KubeProxy             string `hcl:"kube_proxy,optional"`
+	CoreDNS               string `hcl:"coredns,optional"`
+	Flannel               string `hcl:"flannel,optional"`
+	FlannelCNIPlugin      string `hcl:"flannel_cni_plugin,optional"`
+	Pause                 string `hcl:"pause,optional"`
+	// Liftoff is liftoff's own image (checkpointer, bootstrap helpers).
+	Liftoff string `hcl:"liftoff,optional"`
+}
+
+// Program says how a host program (kubelet or etcd) reaches each machine.
+type Program struct {
+	// Delivery is download (default), container or sysext.
+	Delivery string `hcl:"delivery,optional"`
+	// Version of the program; defaults to the cluster's Kubernetes version for the kubelet and to
+	// liftoff's pinned etcd release for etcd.
+	Version string `hcl:"version,optional"`
+	// URL overrides the download or sysext location; {version} and {arch} are replaced.
+	URL string `hcl:"url,optional"`
+	// SHA512 pins the downloaded file (hex). Required for sysext.
+	SHA512 string `hcl:"sha512,optional"`
+	// Image is the container image for container delivery; it must be pinned by digest.
+	Image string `hcl:"image,optional"`
+}
+
+// RoleDefaults apply to every machine of a role.
+type RoleDefaults struct {
+	Labels   map[string]string `hcl:"labels,optional"`
+	Taints   []string          `hcl:"taints,optional"`
+	Snippets []string          `hcl:"snippets,optional"`
+}
+
+// Node is one machine.
+type Node struct {
+	Name   string `hcl:"name,label"`
+	IP     string `hcl:"ip"`
+	MAC    string `hcl:"mac,optional"`
+	Domain string `hcl:"domain,optional"`
+	// Labels and Taints are added to the role's; Taints are key=value:Effect or key:Effect.
+	Labels map[string]string `hcl:"labels,optional"`
+	Taints []string          `hcl:"taints,optional"`
+	// Snippets are Butane configs (same variant as the OS) merged into this machine's Ignition.
+	Snippets []string `hcl:"snippets,optional"`
+	// InstallDisk is the disk the OS is installed to on bare metal.
+	InstallDisk string `hcl:"install_disk,optional"`
+
+	// Role is set by the reader: controller or worker.
+	Role string
+}
+
+// Platform selects where the cluster runs and holds that platform's settings. Its body is decoded by
+// the platform's adapter; Kind is the block label (e.g. "matchbox", "aws", "vagrant").
+type Platform struct {
+	Kind string   `hcl:"kind,label"`
+	Body hcl.Body `hcl:",remain"`
+	// Settings holds the platform's settings when the spec is built in code (the Terraform provider).
+	Settings map[string]any
+}
+
+// Machines returns controllers then workers.
+func (c *Cluster) Machines() []Node {
+	out := make([]Node, 0, len(c.Controllers)+len(c.Workers))
+	out = append(out, c.Controllers...)
+	return append(out, c.Workers...)
+}

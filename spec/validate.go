@@ -1,0 +1,513 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/ssh"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/liftoff-k8s/liftoff/internal/butane"
+)
+
+// Problem is one reason a spec cannot be rendered. Field is a path such as "cluster.pod_cidr",
+// "pki.key_algorithm" or "controller.node1.mac" (see Ranges); Line, when set, is a line in the spec
+// file more precise than the field's start (a line inside a Butane snippet).
+type Problem struct {
+	Field   string
+	Summary string
+	Detail  string
+	Line    int
+}
+
+// Problems is every problem found in a spec, in the order of the fields.
+type Problems []Problem
+
+// Error formats the problems one per line as "file:line: field: summary: detail".
+func (ps Problems) Error() string { return ps.Format(nil) }
+
+// Format formats problems with the locations recorded in c (which may be nil).
+func (ps Problems) Format(c *Cluster) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if c != nil {
+			if r, ok := c.rangeOf(p); ok {
+				fmt.Fprintf(&b, "%s:%d: ", r.Filename, r.Start.Line)
+			}
+		}
+		fmt.Fprintf(&b, "%s: %s", p.Field, p.Summary)
+		if p.Detail != "" {
+			fmt.Fprintf(&b, ": %s", p.Detail)
+		}
+	}
+	return b.String()
+}
+
+// Diagnostics turns problems into HCL diagnostics pointing at the fields in c's file.
+func (ps Problems) Diagnostics(c *Cluster) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, p := range ps {
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: p.Summary, Detail: fmt.Sprintf("Field %s: %s", p.Field, p.Detail)}
+		if r, ok := c.rangeOf(p); ok {
+			d.Subject = &r
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// rangeOf finds where a problem's field was written, falling back to its enclosing block.
+func (c *Cluster) rangeOf(p Problem) (hcl.Range, bool) {
+	if c == nil || c.Ranges == nil {
+		return hcl.Range{}, false
+	}
+	field := p.Field
+	for field != "" {
+		if r, ok := c.Ranges[field]; ok {
+			if p.Line > 0 {
+				r.Start = hcl.Pos{Line: p.Line, Column: 1}
+				r.End = hcl.Pos{Line: p.Line, Column: 1}
+			}
+			return r, true
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	if r, ok := c.Ranges["cluster"]; ok {
+		return r, true
+	}
+	return hcl.Range{}, false
+}
+
+// LineOf returns the spec line a line of a string field starts on: a heredoc's text begins on the
+// line after its opening marker. It returns 0 when the field's place is unknown.
+func (c *Cluster) LineOf(field string, lineInValue int) int {
+	r, ok := c.Ranges[field]
+	if !ok {
+		return 0
+	}
+	start := r.Start.Line
+	if r.Start.Byte < len(c.Source) && bytes.HasPrefix(c.Source[r.Start.Byte:], []byte("<<")) {
+		start++
+	}
+	if lineInValue < 1 {
+		lineInValue = 1
+	}
+	return start + lineInValue - 1
+}
+
+var (
+	versionRE   = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
+	imageRE     = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+	sha512RE    = regexp.MustCompile(`^[a-f0-9]{128}$`)
+	taintRE     = regexp.MustCompile(`^([^=:]+)(=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$`)
+	algorithms  = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
+	minMinor    = 33
+	maxMinor    = 37
+	maxControls = 7
+)
+
+type validator struct {
+	c  *Cluster
+	ps Problems
+}
+
+func (v *validator) add(field, summary, detail string, args ...any) {
+	v.ps = append(v.ps, Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+}
+
+// Validate checks a spec (after WithDefaults) for anything that would yield a broken cluster.
+func Validate(c *Cluster) Problems {
+	v := &validator{c: c}
+	v.cluster()
+	v.network()
+	v.pki()
+	v.images()
+	v.program("kubelet", c.Kubelet)
+	v.program("etcd", c.Etcd)
+	v.role("controllers", c.ControllerDefaults)
+	v.role("workers", c.WorkerDefaults)
+	v.machines()
+	return v.ps
+}
+
+// Complete applies defaults and validates: the one call the CLI and the provider make.
+func Complete(c *Cluster) (*Cluster, error) {
+	full := WithDefaults(c)
+	full.Ranges, full.Source, full.Filename = c.Ranges, c.Source, c.Filename
+	if ps := Validate(full); len(ps) > 0 {
+		return nil, &Invalid{Cluster: full, Problems: ps}
+	}
+	return full, nil
+}
+
+// Invalid is the error Complete returns; it formats with file and line where known.
+type Invalid struct {
+	Cluster  *Cluster
+	Problems Problems
+}
+
+func (e *Invalid) Error() string { return e.Problems.Format(e.Cluster) }
+
+// AsInvalid reports whether err is (or wraps) an *Invalid.
+func AsInvalid(err error) (*Invalid, bool) {
+	var inv *Invalid
+	ok := errors.As(err, &inv)
+	return inv, ok
+}
+
+func (v *validator) cluster() {
+	c := v.c
+	if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
+		v.add("cluster", "Invalid cluster name", "%q: %s", c.Name, strings.Join(errs, "; "))
+	}
+	if m := versionRE.FindStringSubmatch(c.KubernetesVersion); m == nil {
+		v.add("cluster.kubernetes_version", "Invalid Kubernetes version", "%q is not a release version like \"v1.35.4\"", c.KubernetesVersion)
+	} else if minor, _ := strconv.Atoi(m[1]); minor < minMinor || minor > maxMinor {
+		v.add("cluster.kubernetes_version", "Unsupported Kubernetes version", "%s: liftoff renders v1.%d to v1.%d", c.KubernetesVersion, minMinor, maxMinor)
+	}
+	oneOf(v, "cluster.os", "operating system", c.OS, OSFlatcar, OSFCOS)
+	oneOf(v, "cluster.control_plane", "control-plane mode", c.ControlPlane, ControlPlaneStatic, ControlPlaneSelfHosted)
+	oneOf(v, "cluster.networking", "networking", c.Networking, "flannel", "none")
+	oneOf(v, "cluster.arch", "architecture", c.Arch, "amd64", "arm64")
+	if u, err := url.Parse(c.APIServer); err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
+		v.add("cluster.api_server", "Invalid API server URL", "%q must be https://HOST:PORT with nothing after the port", c.APIServer)
+	} else if p, _ := strconv.Atoi(u.Port()); p < 1 || p > 65535 {
+		v.add("cluster.api_server", "Invalid API server URL", "port %s is out of range", u.Port())
+	} else if net.ParseIP(u.Hostname()) == nil {
+		if errs := validation.IsDNS1123Subdomain(u.Hostname()); len(errs) > 0 {
+			v.add("cluster.api_server", "Invalid API server URL", "host %q: %s", u.Hostname(), strings.Join(errs, "; "))
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+		v.add("cluster.cluster_domain", "Invalid cluster domain", "%q: %s", c.ClusterDomain, strings.Join(errs, "; "))
+	}
+	for i, k := range c.SSHAuthorizedKeys {
+		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(bytes.TrimSpace(rest)) > 0 {
+			v.add(fmt.Sprintf("cluster.ssh_authorized_keys[%d]", i), "Invalid SSH authorized key", "key %d is not one OpenSSH authorized_keys line", i+1)
+		}
+	}
+}
+
+func oneOf(v *validator, field, what, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.add(field, "Unsupported "+what, "%q is not one of %s", got, strings.Join(quoteAll(allowed), ", "))
+}
+
+func quoteAll(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+type namedPrefix struct {
+	field string
+	p     netip.Prefix
+}
+
+func (v *validator) prefix(field, s string) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		v.add(field, "Invalid CIDR", "%q is not an address range like 10.2.0.0/16", s)
+		return p, false
+	case !p.Addr().Is4():
+		v.add(field, "Unsupported CIDR", "%q: liftoff renders IPv4 clusters", s)
+		return p, false
+	case p.Masked() != p:
+		v.add(field, "Invalid CIDR", "%q has host bits set; did you mean %s?", s, p.Masked())
+		return p, false
+	}
+	return p, true
+}
+
+func (v *validator) network() {
+	c := v.c
+	var ranges []namedPrefix
+	pod, podOK := v.prefix("cluster.pod_cidr", c.PodCIDR)
+	if podOK {
+		ranges = append(ranges, namedPrefix{"cluster.pod_cidr", pod})
+		if pod.Bits() > 24 {
+			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s: each node gets a /24, so the pod CIDR must be /24 or larger", c.PodCIDR)
+		} else if n := len(c.Controllers) + len(c.Workers); n > 1<<(24-pod.Bits()) {
+			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s holds %d node /24s, but the spec has %d machines", c.PodCIDR, 1<<(24-pod.Bits()), n)
+		}
+	}
+	svc, svcOK := v.prefix("cluster.service_cidr", c.ServiceCIDR)
+	if svcOK {
+		ranges = append(ranges, namedPrefix{"cluster.service_cidr", svc})
+		if svc.Bits() < 12 || svc.Bits() > 28 {
+			v.add("cluster.service_cidr", "Unsupported service CIDR size", "%s: kube-apiserver accepts IPv4 service CIDRs from /12 to /28 here", c.ServiceCIDR)
+		}
+	}
+	for i, h := range c.HostCIDRs {
+		f := fmt.Sprintf("cluster.host_cidrs[%d]", i)
+		if p, ok := v.prefix(f, h); ok {
+			ranges = append(ranges, namedPrefix{f, p})
+		}
+	}
+	for i := range ranges {
+		for j := i + 1; j < len(ranges); j++ {
+			if ranges[i].p.Overlaps(ranges[j].p) {
+				v.add(ranges[j].field, "Overlapping CIDRs", "%s overlaps %s (%s)", ranges[j].p, ranges[i].p, ranges[i].field)
+			}
+		}
+	}
+	hosts := 0
+	for _, r := range ranges {
+		if strings.HasPrefix(r.field, "cluster.host_cidrs") {
+			hosts++
+		}
+	}
+	for _, n := range c.Machines() {
+		ip, err := netip.ParseAddr(n.IP)
+		if err != nil {
+			continue // reported by machines()
+		}
+		inHost := hosts == 0
+		for _, r := range ranges {
+			if !r.p.Contains(ip) {
+				continue
+			}
+			if strings.HasPrefix(r.field, "cluster.host_cidrs") {
+				inHost = true
+			} else {
+				v.add(n.Role+"."+n.Name+".ip", "Machine IP inside a cluster CIDR", "%s is inside %s (%s), which the cluster routes itself", n.IP, r.p, r.field)
+			}
+		}
+		if !inHost {
+			v.add(n.Role+"."+n.Name+".ip", "Machine IP outside the host CIDRs", "%s is in none of host_cidrs", n.IP)
+		}
+	}
+}
+
+// ParseDuration reads a duration in Go syntax (8760h) or whole days (365d).
+func ParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a whole number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func (v *validator) pki() {
+	p := v.c.PKI
+	oneOf(v, "pki.key_algorithm", "key algorithm", p.KeyAlgorithm, algorithms...)
+	dur := func(field, s string) time.Duration {
+		d, err := ParseDuration(s)
+		if err != nil || d <= 0 {
+			v.add(field, "Invalid duration", "%q is not a positive duration like \"8760h\" or \"365d\"", s)
+			return 0
+		}
+		return d
+	}
+	ca, cert, renew := dur("pki.ca_validity", p.CAValidity), dur("pki.cert_validity", p.CertValidity), dur("pki.renew_before", p.RenewBefore)
+	if ca > 0 && cert > 0 && cert > ca {
+		v.add("pki.cert_validity", "Certificates outlive their CA", "cert_validity %s is longer than ca_validity %s", p.CertValidity, p.CAValidity)
+	}
+	if cert > 0 && renew > 0 && renew >= cert {
+		v.add("pki.renew_before", "Renewal window too long", "renew_before %s is not shorter than cert_validity %s, so every render would renew", p.RenewBefore, p.CertValidity)
+	}
+	if cert > 0 && cert < time.Hour {
+		v.add("pki.cert_validity", "Certificates too short-lived", "%s: certificates must be valid for at least an hour", p.CertValidity)
+	}
+	for i, s := range p.ExtraSANs {
+		if net.ParseIP(s) != nil {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(strings.TrimPrefix(s, "*.")); len(errs) > 0 {
+			v.add(fmt.Sprintf("pki.extra_sans[%d]", i), "Invalid subject alternative name", "%q is neither an IP address nor a DNS name", s)
+		}
+	}
+}
+
+func (v *validator) images() {
+	img := v.c.Images
+	for _, f := range []struct{ name, ref string }{
+		{"kube_apiserver", img.KubeAPIServer}, {"kube_controller_manager", img.KubeControllerManager},
+		{"kube_scheduler", img.KubeScheduler}, {"kube_proxy", img.KubeProxy}, {"coredns", img.CoreDNS},
+		{"flannel", img.Flannel}, {"flannel_cni_plugin", img.FlannelCNIPlugin}, {"pause", img.Pause}, {"liftoff", img.Liftoff},
+	} {
+		if !imageRE.MatchString(f.ref) {
+			v.add("images."+f.name, "Invalid image reference", "%q is not an image reference like registry.k8s.io/pause:3.10.1 or one pinned with @sha256:<64 hex digits>", f.ref)
+		}
+	}
+}
+
+func (v *validator) program(name string, p *Program) {
+	oneOf(v, name+".delivery", "delivery", p.Delivery, DeliveryDownload, DeliveryContainer, DeliverySysext)
+	if p.SHA512 != "" && !sha512RE.MatchString(p.SHA512) {
+		v.add(name+".sha512", "Invalid sha512", "%q is not 128 hex digits", p.SHA512)
+	}
+	if !strings.HasPrefix(p.Version, "v") {
+		v.add(name+".version", "Invalid version", "%q must be a release tag such as v1.35.4", p.Version)
+	}
+	switch p.Delivery {
+	case DeliveryDownload, DeliverySysext:
+		if p.URL == "" {
+			v.add(name+".url", "Missing URL", "%s delivery fetches from url; set it", p.Delivery)
+		} else if u, err := url.Parse(p.Expand(v.c.Arch)); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.add(name+".url", "Invalid URL", "%q must be an https URL (Ignition and the installer verify TLS)", p.URL)
+		}
+		if p.Delivery == DeliverySysext && p.SHA512 == "" {
+			v.add(name+".sha512", "Missing sha512", "a sysext image is fetched by Ignition and must be pinned with sha512")
+		}
+		if p.Image != "" {
+			v.add(name+".image", "Image set for a non-container delivery", "image is used only with delivery = \"container\"")
+		}
+	case DeliveryContainer:
+		if !imageRE.MatchString(p.Image) || !strings.Contains(p.Image, "@sha256:") {
+			v.add(name+".image", "Container image not pinned", "%q: container delivery needs an image pinned by digest (name@sha256:<64 hex digits>)", p.Image)
+		}
+		if p.URL != "" || p.SHA512 != "" {
+			v.add(name+".url", "URL set for container delivery", "url and sha512 are used only with download or sysext delivery")
+		}
+	}
+}
+
+func (v *validator) role(prefix string, r *RoleDefaults) {
+	v.labels(prefix+".labels", r.Labels)
+	v.taints(prefix+".taints", r.Taints)
+	v.snippets(prefix+".snippets", r.Snippets)
+}
+
+func (v *validator) labels(field string, labels map[string]string) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f := fmt.Sprintf("%s[%q]", field, k)
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			v.add(f, "Invalid label key", "%q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(labels[k]); len(errs) > 0 {
+			v.add(f, "Invalid label value", "%q: %s", labels[k], strings.Join(errs, "; "))
+		}
+	}
+}
+
+func (v *validator) taints(field string, taints []string) {
+	for i, t := range taints {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		m := taintRE.FindStringSubmatch(t)
+		if m == nil {
+			v.add(f, "Invalid taint", "%q is not key=value:Effect or key:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute", t)
+			continue
+		}
+		if errs := validation.IsQualifiedName(m[1]); len(errs) > 0 {
+			v.add(f, "Invalid taint key", "%q: %s", m[1], strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(m[3]); len(errs) > 0 {
+			v.add(f, "Invalid taint value", "%q: %s", m[3], strings.Join(errs, "; "))
+		}
+	}
+}
+
+func (v *validator) snippets(field string, snippets []string) {
+	variant, _ := butane.Header(v.c.OS)
+	for i, s := range snippets {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if _, err := butane.Translate([]byte(s)); err != nil {
+			var be *butane.Error
+			if !errors.As(err, &be) {
+				v.add(f, "Invalid Butane snippet", "%v", err)
+				continue
+			}
+			for _, is := range be.Issues {
+				p := Problem{Field: f, Summary: "Invalid Butane snippet", Detail: is.String()}
+				if is.Line > 0 {
+					p.Line = v.c.LineOf(f, is.Line)
+					p.Detail = fmt.Sprintf("snippet line %d: %s", is.Line, strings.TrimPrefix(is.String(), fmt.Sprintf("line %d, ", is.Line)))
+				}
+				v.ps = append(v.ps, p)
+			}
+			continue
+		}
+		if !strings.Contains(s, "variant: "+variant) {
+			v.add(f, "Snippet for another OS", "the cluster runs %s; start the snippet with \"variant: %s\"", v.c.OS, variant)
+		}
+	}
+}
+
+func (v *validator) machines() {
+	c := v.c
+	if len(c.Controllers) == 0 {
+		v.add("cluster", "No controllers", "a cluster needs at least one controller block")
+	}
+	if n := len(c.Controllers); n > maxControls {
+		v.add("controller."+c.Controllers[maxControls].Name, "Too many controllers", "%d controllers: etcd clusters larger than %d only slow writes down", n, maxControls)
+	}
+	if n := len(c.Controllers); n > 0 && n%2 == 0 && !c.AllowEvenControllers {
+		v.add("controller."+c.Controllers[n-1].Name, "Even number of controllers",
+			"%d controllers tolerate no more failures than %d; remove one, add one, or set allow_even_controllers = true", n, n-1)
+	}
+	seen := map[string]map[string]string{"name": {}, "mac": {}, "ip": {}, "domain": {}}
+	dup := func(kind, value, field string) {
+		if value == "" {
+			return
+		}
+		if prev, ok := seen[kind][value]; ok {
+			v.add(field, "Duplicate "+kind, "%q is also used by %s", value, prev)
+			return
+		}
+		seen[kind][value] = strings.TrimSuffix(field, "."+kind)
+	}
+	for _, n := range c.Machines() {
+		prefix := n.Role + "." + n.Name
+		if errs := validation.IsDNS1123Label(n.Name); len(errs) > 0 {
+			v.add(prefix, "Invalid machine name", "%q becomes the node name and hostname: %s", n.Name, strings.Join(errs, "; "))
+		}
+		dup("name", n.Name, prefix)
+		if ip, err := netip.ParseAddr(n.IP); err != nil || !ip.Is4() {
+			v.add(prefix+".ip", "Invalid IP address", "%q is not an IPv4 address", n.IP)
+		} else if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			v.add(prefix+".ip", "Unusable IP address", "%s cannot be a machine's address", n.IP)
+		} else {
+			dup("ip", ip.String(), prefix+".ip")
+		}
+		if n.MAC != "" {
+			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 || n.MAC != hw.String() {
+				v.add(prefix+".mac", "Invalid MAC address", "%q is not a MAC address like 52:54:00:a1:9c:ae", n.MAC)
+			} else {
+				dup("mac", hw.String(), prefix+".mac")
+			}
+		}
+		if n.Domain != "" {
+			if errs := validation.IsDNS1123Subdomain(n.Domain); len(errs) > 0 {
+				v.add(prefix+".domain", "Invalid domain", "%q: %s", n.Domain, strings.Join(errs, "; "))
+			} else {
+				dup("domain", n.Domain, prefix+".domain")
+			}
+		}
+		v.labels(prefix+".labels", n.Labels)
+		v.taints(prefix+".taints", n.Taints)
+		v.snippets(prefix+".snippets", n.Snippets)
+	}
+}
