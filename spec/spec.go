@@ -148,15 +148,6 @@ type Node struct {
 	Role string
 }
 
-// Platform selects where the cluster runs and holds that platform's settings. Its body is decoded by
-// the platform's adapter; Kind is the block label (e.g. "matchbox", "aws", "vagrant").
-type Platform struct {
-	Kind string   `hcl:"kind,label"`
-	Body hcl.Body `hcl:",remain"`
-	// Settings holds the platform's settings when the spec is built in code (the Terraform provider).
-	Settings map[string]any
-}
-
 // Machines returns controllers then workers.
 func (c *Cluster) Machines() []Node {
 	out := make([]Node, 0, len(c.Controllers)+len(c.Workers))
