@@ -3,11 +3,14 @@ package spec
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 type file struct {
@@ -32,7 +35,7 @@ func Parse(src []byte, filename string) (*Cluster, hcl.Diagnostics) {
 		return nil, diags
 	}
 	var decoded file
-	if d := gohcl.DecodeBody(f.Body, nil, &decoded); d.HasErrors() {
+	if d := gohcl.DecodeBody(f.Body, evalContext(filename), &decoded); d.HasErrors() {
 		return nil, d
 	}
 	if len(decoded.Clusters) != 1 {
@@ -97,3 +100,25 @@ func recordAttrs(body *hclsyntax.Body, prefix string, ranges map[string]hcl.Rang
 }
 
 func rangePtr(r hcl.Range) *hcl.Range { return &r }
+
+// evalContext offers file(PATH), relative to the spec's directory, so snippets can live in their own files.
+func evalContext(filename string) *hcl.EvalContext {
+	dir := filepath.Dir(filename)
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"file": function.New(&function.Spec{
+			Params: []function.Parameter{{Name: "path", Type: cty.String}},
+			Type:   function.StaticReturnType(cty.String),
+			Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+				p := args[0].AsString()
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(dir, p)
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return cty.NilVal, err
+				}
+				return cty.StringVal(string(b)), nil
+			},
+		}),
+	}}
+}

@@ -95,21 +95,18 @@ func (c *Cluster) rangeOf(p Problem) (hcl.Range, bool) {
 	return hcl.Range{}, false
 }
 
-// LineOf returns the spec line a line of a string field starts on: a heredoc's text begins on the
-// line after its opening marker. It returns 0 when the field's place is unknown.
+// LineOf returns the spec line that holds line lineInValue of a string field: a heredoc's text
+// begins on the line after its opening marker. It returns 0 when the field's place is unknown.
 func (c *Cluster) LineOf(field string, lineInValue int) int {
 	r, ok := c.Ranges[field]
 	if !ok {
 		return 0
 	}
-	start := r.Start.Line
-	if r.Start.Byte < len(c.Source) && bytes.HasPrefix(c.Source[r.Start.Byte:], []byte("<<")) {
-		start++
+	// Only a heredoc's lines are the spec's lines; a quoted string or file() has its own.
+	if r.Start.Byte >= len(c.Source) || !bytes.HasPrefix(c.Source[r.Start.Byte:], []byte("<<")) || lineInValue < 1 {
+		return r.Start.Line
 	}
-	if lineInValue < 1 {
-		lineInValue = 1
-	}
-	return start + lineInValue - 1
+	return r.Start.Line + lineInValue
 }
 
 var (
