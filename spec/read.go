@@ -57,7 +57,7 @@ func Parse(src []byte, filename string) (*Cluster, hcl.Diagnostics) {
 		c.Workers[i].Role = RoleWorker
 	}
 	recordRanges(f.Body.(*hclsyntax.Body), c.Ranges)
-	return &c, nil
+	return &c, c.Platform.decode(evalContext(filename))
 }
 
 // recordRanges walks the syntax tree and records where every attribute (and every element of a list

@@ -141,7 +141,7 @@ func Validate(c *Cluster) Problems {
 	v.role("controllers", c.ControllerDefaults)
 	v.role("workers", c.WorkerDefaults)
 	v.machines()
-	return v.ps
+	return append(v.ps, platformProblems(c)...)
 }
 
 // Complete applies defaults and validates: the one call the CLI and the provider make.
@@ -407,6 +407,9 @@ func (v *validator) labels(field string, labels map[string]string) {
 		if errs := validation.IsValidLabelValue(labels[k]); len(errs) > 0 {
 			v.add(f, "Invalid label value", "%q: %s", labels[k], strings.Join(errs, "; "))
 		}
+		if !kubeletMaySet(k) {
+			v.add(f, "Label the kubelet may not set", "%q: the NodeRestriction admission plugin refuses kubelets that set labels under kubernetes.io or k8s.io other than node.kubernetes.io/, kubelet.kubernetes.io/ and the well-known topology labels; use another prefix", k)
+		}
 	}
 }
 
@@ -507,4 +510,28 @@ func (v *validator) machines() {
 		v.taints(prefix+".taints", n.Taints)
 		v.snippets(prefix+".snippets", n.Snippets)
 	}
+}
+
+// kubeletMaySet mirrors the NodeRestriction admission plugin: a kubelet registering its Node may
+// set labels under kubernetes.io and k8s.io only in these namespaces or with these keys.
+func kubeletMaySet(key string) bool {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return true
+	}
+	restricted := prefix == "kubernetes.io" || strings.HasSuffix(prefix, ".kubernetes.io") || prefix == "k8s.io" || strings.HasSuffix(prefix, ".k8s.io")
+	if !restricted {
+		return true
+	}
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/instance-type",
+		"node.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+		"topology.kubernetes.io/region", "topology.kubernetes.io/zone":
+		return true
+	}
+	if prefix == "node-restriction.kubernetes.io" || strings.HasSuffix(prefix, ".node-restriction.kubernetes.io") {
+		return false
+	}
+	return prefix == "kubelet.kubernetes.io" || strings.HasSuffix(prefix, ".kubelet.kubernetes.io") ||
+		prefix == "node.kubernetes.io" || strings.HasSuffix(prefix, ".node.kubernetes.io")
 }

@@ -1,0 +1,172 @@
+// Package outdir reads and writes a liftoff output directory: the rendered files plus index.json.
+// Writing is atomic: the new tree is built beside the old one and swapped in with renames, so a
+// failed render leaves the directory as it was.
+package outdir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+)
+
+// Open returns an earlier render's directory as a file system, or nil when dir is absent or empty.
+// A non-empty directory without index.json is refused: it is not liftoff's to overwrite.
+func Open(dir string) (fs.FS, *generator.Index, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, err
+	case len(entries) == 0:
+		return nil, nil, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, generator.IndexPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s is not empty and has no %s: it is not a liftoff output directory; choose another --out", dir, generator.IndexPath)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var idx generator.Index
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, generator.IndexPath), err)
+	}
+	return os.DirFS(dir), &idx, nil
+}
+
+// Write replaces dir with the assets and their index. Files in dir that the previous index does
+// not list are someone else's: Write refuses rather than delete them.
+func Write(dir string, assets *generator.Assets) (err error) {
+	dir = filepath.Clean(dir)
+	_, old, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if stray, err := unlisted(dir, old); err != nil {
+			return err
+		} else if len(stray) > 0 {
+			return fmt.Errorf("%s holds files liftoff did not write (%s); move them elsewhere, liftoff will not delete them", dir, strings.Join(stray, ", "))
+		}
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for _, a := range assets.Files {
+		if err := writeFile(tmp, a.Path, a.Data, a.Mode); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(tmp, generator.IndexPath, assets.IndexJSON(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
+		return os.Rename(tmp, dir)
+	}
+	backup := tmp + ".old"
+	if err := os.Rename(dir, backup); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if restore := os.Rename(backup, dir); restore != nil {
+			return fmt.Errorf("%w (and restoring %s from %s failed: %v)", err, dir, backup, restore)
+		}
+		return err
+	}
+	return os.RemoveAll(backup)
+}
+
+func writeFile(root, rel string, data []byte, mode fs.FileMode) error {
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if !strings.HasPrefix(p, root+string(filepath.Separator)) {
+		return fmt.Errorf("asset path %q leaves the output directory", rel)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// unlisted returns the files under dir that idx does not list (index.json aside).
+func unlisted(dir string, idx *generator.Index) ([]string, error) {
+	listed := map[string]bool{generator.IndexPath: true}
+	for _, a := range idx.Assets {
+		listed[a.Path] = true
+	}
+	var stray []string
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if !listed[filepath.ToSlash(rel)] {
+			stray = append(stray, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(stray)
+	return stray, err
+}
+
+// Read loads every file an output directory's index lists, checking each against its recorded sha256.
+func Read(dir string) (*generator.Assets, error) {
+	fsys, idx, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if idx == nil {
+		return nil, fmt.Errorf("%s holds no liftoff render (no %s)", dir, generator.IndexPath)
+	}
+	out := &generator.Assets{Cluster: idx.Cluster}
+	for _, e := range idx.Assets {
+		data, err := fs.ReadFile(fsys, e.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s lists %s: %w", generator.IndexPath, e.Path, err)
+		}
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != e.SHA256 {
+			return nil, fmt.Errorf("%s changed since it was rendered (sha256 differs from %s)", filepath.Join(dir, e.Path), generator.IndexPath)
+		}
+		info, err := fs.Stat(fsys, e.Path)
+		if err != nil {
+			return nil, err
+		}
+		out.Add(generator.Asset{Path: e.Path, Kind: e.Kind, Node: e.Node, Role: e.Role, Mode: info.Mode().Perm(), Data: data})
+	}
+	return out, nil
+}
