@@ -11,6 +11,8 @@ import (
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/platforms"
+	_ "github.com/liftoff-k8s/liftoff/platforms/all"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -36,6 +38,12 @@ same files. Nothing is written unless the whole render succeeds.`,
 			if err != nil {
 				return fmt.Errorf("rendering %s: %w", specPath, err)
 			}
+			extra, err := platforms.Render(c, res.Assets)
+			if err != nil {
+				return fmt.Errorf("rendering %s: %w", specPath, err)
+			}
+			res.Assets.Add(extra...)
+			res.Assets.Sort()
 			if err := outdir.Write(out, res.Assets); err != nil {
 				return fmt.Errorf("writing %s: %w", out, err)
 			}

@@ -1,0 +1,7 @@
+// Package all imports every platform adapter, so that a program reading specs (the CLI, the
+// Terraform provider) validates and renders every platform.
+package all
+
+import (
+	_ "github.com/liftoff-k8s/liftoff/platforms/matchbox"
+)

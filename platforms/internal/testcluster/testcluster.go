@@ -1,0 +1,119 @@
+// Package testcluster renders clusters for the platform adapters' tests and benchmarks, the way the
+// CLI does: read the spec, complete it, render it, add the platform's files.
+package testcluster
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/platforms"
+	_ "github.com/liftoff-k8s/liftoff/platforms/all"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Now is when test renders happen.
+var Now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// Rendered is a rendered cluster: the generator's assets and the platform's files, apart.
+type Rendered struct {
+	Cluster  *spec.Cluster
+	Assets   *generator.Assets
+	Platform []generator.Asset
+}
+
+// All is the generator's assets and the platform's files together, sorted, as the CLI writes them.
+func (r *Rendered) All() *generator.Assets {
+	all := &generator.Assets{Cluster: r.Assets.Cluster}
+	all.Add(r.Assets.Files...)
+	all.Add(r.Platform...)
+	all.Sort()
+	return all
+}
+
+// Files returns the platform files of a kind, in path order.
+func (r *Rendered) Files(kind generator.Kind) []generator.Asset {
+	var out []generator.Asset
+	for _, a := range r.Platform {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Complete parses and completes a spec, failing the test on any problem.
+func Complete(t testing.TB, src string) *spec.Cluster {
+	t.Helper()
+	c, diags := spec.Parse([]byte(src), "cluster.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("spec does not parse: %s\n%s", diags.Error(), src)
+	}
+	full, err := spec.Complete(c)
+	if err != nil {
+		t.Fatalf("spec is invalid: %v", err)
+	}
+	return full
+}
+
+// Problems parses and completes a spec that should be refused and returns its problems formatted
+// with file and line. Refusal at parse time (HCL diagnostics) is returned the same way.
+func Problems(t testing.TB, src string) string {
+	t.Helper()
+	c, diags := spec.Parse([]byte(src), "cluster.hcl")
+	if diags.HasErrors() {
+		return diags.Error()
+	}
+	_, err := spec.Complete(c)
+	if err == nil {
+		t.Fatalf("spec was accepted:\n%s", src)
+	}
+	return err.Error()
+}
+
+// Render renders a spec and its platform's files.
+func Render(t testing.TB, src string) *Rendered {
+	t.Helper()
+	c := Complete(t, src)
+	res, err := generator.Render(c, generator.Options{Now: Now})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	return RenderPlatform(t, c, res.Assets)
+}
+
+// RenderPlatform adds the platform's files to rendered assets.
+func RenderPlatform(t testing.TB, c *spec.Cluster, a *generator.Assets) *Rendered {
+	t.Helper()
+	extra, err := platforms.Render(c, a)
+	if err != nil {
+		t.Fatalf("platform render: %v", err)
+	}
+	return &Rendered{Cluster: c, Assets: a, Platform: extra}
+}
+
+// Spec is a cluster spec with the given OS, platform block and machine counts. Machines have
+// addresses in 10.0.0.0/16 and MACs 52:54:00:..; extra is added to the cluster block.
+func Spec(os, platform string, controllers, workers int, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `cluster "test" {
+  os           = %q
+  api_server   = "https://api.test.example.com:6443"
+  pod_cidr     = "10.128.0.0/10"
+  service_cidr = "10.3.0.0/16"
+  allow_even_controllers = true
+  ssh_authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl admin@example.com"]
+%s
+%s
+`, os, extra, platform)
+	for i := range controllers {
+		fmt.Fprintf(&b, "  controller \"c%d\" {\n    ip  = \"10.0.0.%d\"\n    mac = \"52:54:00:00:00:%02x\"\n  }\n", i+1, 11+i, i+1)
+	}
+	for i := range workers {
+		fmt.Fprintf(&b, "  worker \"w%d\" {\n    ip  = \"10.0.%d.%d\"\n    mac = \"52:54:00:01:%02x:%02x\"\n  }\n", i+1, 1+i/250, i%250+1, i/256, i%256)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}

@@ -1,0 +1,137 @@
+// Package matchbox renders a cluster for bare metal booted over the network by matchbox: a matchbox
+// data directory (groups, profiles and Ignition configs) that `matchbox -data-path DIR/matchbox`
+// serves as it is, and that the matchbox Terraform provider can write through matchbox's API.
+//
+// Every machine has two groups, both selected by its MAC address. The install group PXE-boots the
+// OS and installs it to disk: Flatcar in two stages (a PXE-booted Flatcar whose install config runs
+// flatcar-install with the final config), Fedora CoreOS in one (the live image's coreos-installer
+// fetches the final config itself). The final group, which also selects os=installed and so wins for
+// requests that carry it, serves the machine's rendered Ignition config.
+package matchbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/platforms"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Asset kinds of the matchbox data directory.
+const (
+	KindGroup    generator.Kind = "matchbox-group"
+	KindProfile  generator.Kind = "matchbox-profile"
+	KindIgnition generator.Kind = "matchbox-ignition"
+)
+
+// DataDir is the matchbox data directory inside an output directory.
+const DataDir = "matchbox"
+
+// Adapter is the matchbox platform.
+type Adapter struct{}
+
+func init() { platforms.Register(Adapter{}) }
+
+// Kind is "matchbox".
+func (Adapter) Kind() string { return spec.PlatformMatchbox }
+
+// group and profile are matchbox's storage formats (storagepb.RichGroup and storagepb.Profile).
+type group struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Profile  string            `json:"profile"`
+	Selector map[string]string `json:"selector"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+type profile struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Boot       *netBoot `json:"boot,omitempty"`
+	IgnitionID string   `json:"ignition_id,omitempty"`
+}
+
+// Render writes each machine's install and final groups and profiles and their Ignition configs.
+func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+	configs, err := platforms.MachineIgnition(c, a)
+	if err != nil {
+		return nil, err
+	}
+	s := settingsOf(c)
+	header := platforms.ButaneHeader(c)
+	machines := c.Machines()
+	out := make([]generator.Asset, 0, 6*len(machines))
+	for _, n := range machines {
+		final := c.Name + "-" + n.Name
+		install := final + "-install"
+		disk := s.installDisk(n)
+		meta := map[string]string{"cluster": c.Name, "node": n.Name, "role": n.Role}
+		own := func(a generator.Asset) generator.Asset {
+			a.Node, a.Role = n.Name, n.Role
+			return a
+		}
+
+		installProfile := profile{ID: install, Name: fmt.Sprintf("%s: install %s %s to %s", n.Name, osName(c.OS), s.version, disk)}
+		switch c.OS {
+		case spec.OSFCOS:
+			b := s.fcosBoot(c.Arch, disk)
+			installProfile.Boot = &b
+		default:
+			b := s.flatcarBoot(c.Arch)
+			installProfile.Boot = &b
+			installProfile.IgnitionID = install + ".ign"
+			ign, err := platforms.Translate(s.flatcarInstall(c, n, header))
+			if err != nil {
+				return nil, fmt.Errorf("install config of %s: %w", n.Name, err)
+			}
+			out = append(out, own(generator.Asset{Path: path.Join(DataDir, "ignition", install+".ign"), Kind: KindIgnition, Mode: 0o644, Data: ign}))
+		}
+		finalProfile := profile{ID: final, Name: fmt.Sprintf("%s: %s %s", n.Name, n.Role, c.Name), IgnitionID: final + ".ign"}
+
+		for _, f := range []struct {
+			id   string
+			kind generator.Kind
+			v    any
+		}{
+			{install, KindProfile, installProfile},
+			{final, KindProfile, finalProfile},
+			{install, KindGroup, group{ID: install, Name: installProfile.Name, Profile: install, Selector: map[string]string{"mac": n.MAC}, Metadata: meta}},
+			{final, KindGroup, group{ID: final, Name: finalProfile.Name, Profile: final, Selector: map[string]string{"mac": n.MAC, "os": "installed"}, Metadata: meta}},
+		} {
+			data, err := encode(f.v)
+			if err != nil {
+				return nil, err
+			}
+			dir := "profiles"
+			if f.kind == KindGroup {
+				dir = "groups"
+			}
+			out = append(out, own(generator.Asset{Path: path.Join(DataDir, dir, f.id+".json"), Kind: f.kind, Mode: 0o644, Data: data}))
+		}
+		// The final config is served byte for byte as the generator rendered it.
+		out = append(out, own(generator.Asset{Path: path.Join(DataDir, "ignition", final+".ign"), Kind: KindIgnition, Mode: 0o600, Data: configs[n.Name].Data}))
+	}
+	return out, nil
+}
+
+// encode writes indented JSON with URLs left readable (no \u0026 for &).
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func osName(os string) string {
+	if os == spec.OSFCOS {
+		return "Fedora CoreOS"
+	}
+	return "Flatcar"
+}

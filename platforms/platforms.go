@@ -1,0 +1,92 @@
+// Package platforms turns a rendered cluster into what the machines' platform consumes: matchbox
+// groups and profiles for bare metal, launch-template user data for AWS, a Vagrantfile for local
+// virtual machines.
+//
+// Each platform is an Adapter in its own package (platforms/matchbox, platforms/aws,
+// platforms/vagrant) that registers itself when imported; platforms/all imports every one. An adapter
+// reads only the generator's Assets, never its internals, and returns files of its own kinds that the
+// CLI and the Terraform provider add to the render.
+package platforms
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Adapter is one platform.
+type Adapter interface {
+	// Kind is the label of the spec's platform block, like "matchbox".
+	Kind() string
+	// Validate checks a completed spec for what the platform needs; spec.Complete runs it.
+	Validate(c *spec.Cluster) spec.Problems
+	// Render returns the platform's files for a spec that passed spec.Complete and its rendered assets.
+	Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error)
+}
+
+var registry = struct {
+	sync.RWMutex
+	m map[string]Adapter
+}{m: map[string]Adapter{}}
+
+// Register makes an adapter available to Render and its validation part of spec.Complete. Adapters
+// call it from init.
+func Register(a Adapter) {
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.m[a.Kind()]; dup {
+		panic("platforms: " + a.Kind() + " registered twice")
+	}
+	registry.m[a.Kind()] = a
+	spec.RegisterPlatform(a.Kind(), a.Validate)
+}
+
+// Lookup returns the adapter of a platform kind.
+func Lookup(kind string) (Adapter, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	a, ok := registry.m[kind]
+	return a, ok
+}
+
+// Kinds lists the registered platform kinds.
+func Kinds() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]string, 0, len(registry.m))
+	for k := range registry.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Render returns the files of the spec's platform, or nothing when the spec names none. Callers add
+// them to the assets (Assets.Add, then Assets.Sort) so that they are written and indexed with the rest.
+func Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+	if c.Platform == nil {
+		return nil, nil
+	}
+	adapter, ok := Lookup(c.Platform.Kind)
+	if !ok {
+		return nil, fmt.Errorf("platform %q is not built into this program (import github.com/liftoff-k8s/liftoff/platforms/all)", c.Platform.Kind)
+	}
+	out, err := adapter.Render(c, a)
+	if err != nil {
+		return nil, fmt.Errorf("platform %s: %w", c.Platform.Kind, err)
+	}
+	taken := make(map[string]bool, len(a.Files)+len(out))
+	for _, f := range a.Files {
+		taken[f.Path] = true
+	}
+	for _, f := range out {
+		if taken[f.Path] {
+			return nil, fmt.Errorf("platform %s: %s is rendered twice", c.Platform.Kind, f.Path)
+		}
+		taken[f.Path] = true
+	}
+	return out, nil
+}
