@@ -1,0 +1,234 @@
+package generator
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"text/template"
+
+	"github.com/liftoff-k8s/liftoff/templates"
+)
+
+// NodeBootstrapGroup is the extra group of the kubelet bootstrap token, so RBAC and audit logs can tell
+// liftoff's token from others.
+const NodeBootstrapGroup = "system:bootstrappers:liftoff:nodes"
+
+// The control-plane components, by the name of their program.
+const (
+	componentAPIServer         = "kube-apiserver"
+	componentControllerManager = "kube-controller-manager"
+	componentScheduler         = "kube-scheduler"
+)
+
+var controlPlaneComponents = []string{componentAPIServer, componentControllerManager, componentScheduler}
+
+// manifestTemplates are templates/manifests: cluster-wide manifests at the top, control-plane pods
+// and the apiserver's configuration under control-plane/.
+var manifestTemplates = func() *template.Template {
+	t := template.New("manifests")
+	t.Funcs(template.FuncMap{
+		// include is template with a result, so a shared block can be indented where it is used.
+		"include": func(name string, data any) (string, error) {
+			var b strings.Builder
+			err := t.ExecuteTemplate(&b, name, data)
+			return b.String(), err
+		},
+		"indent": indent,
+		// quote writes a JSON string, which YAML also reads as a string, whatever it holds.
+		"quote":  jsonString,
+		"base64": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	})
+	return template.Must(t.ParseFS(templates.FS, "manifests/*.tmpl", "manifests/control-plane/*.tmpl"))
+}()
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// manifestLayout is what manifest templates need of layout.go: host paths and well-known names.
+type manifestLayout struct {
+	PKIDir, AuthnConfig, ControllerManagerConf, SchedulerConf string
+	CNIConfDir, CNIBinDir                                     string
+
+	CACert, CAKey, FrontProxyCACert, ServiceAccountKey, ServiceAccountPub                      string
+	APIServerCert, APIServerKey, APIServerKubeletCert, APIServerKubeletKey                     string
+	APIServerEtcdCert, APIServerEtcdKey, FrontProxyClientCert, FrontProxyClientKey, EtcdCACert string
+
+	ControllerManagerPort, SchedulerPort int
+
+	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
+	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
+}
+
+var hostLayout = func() manifestLayout {
+	pki := func(name string) string { return path.Join(HostPKIDir, name) }
+	key, effect, _ := strings.Cut(TaintController, ":")
+	return manifestLayout{
+		PKIDir: HostPKIDir, AuthnConfig: HostAuthnConfig,
+		ControllerManagerConf: HostControllerManagerConf, SchedulerConf: HostSchedulerConf,
+		CNIConfDir: HostCNIConfDir, CNIBinDir: HostCNIBinDir,
+
+		CACert: pki(CACert), CAKey: pki(CAKey), FrontProxyCACert: pki(FrontProxyCACert),
+		ServiceAccountKey: pki(ServiceAccountKey), ServiceAccountPub: pki(ServiceAccountPub),
+		APIServerCert: pki(APIServerCert), APIServerKey: pki(APIServerKey),
+		APIServerKubeletCert: pki(APIServerKubeletCert), APIServerKubeletKey: pki(APIServerKubeletKey),
+		APIServerEtcdCert: pki(APIServerEtcdCert), APIServerEtcdKey: pki(APIServerEtcdKey),
+		FrontProxyClientCert: pki(FrontProxyClientCert), FrontProxyClientKey: pki(FrontProxyClientKey),
+		EtcdCACert: pki(EtcdCACert),
+
+		ControllerManagerPort: ControllerManagerPort, SchedulerPort: SchedulerPort,
+
+		LabelController: LabelController, ControllerTaintKey: key, ControllerTaintEffect: effect,
+		CheckpointAnnotation: CheckpointAnnotation,
+		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
+		NodeBootstrapGroup: NodeBootstrapGroup,
+	}
+}()
+
+// manifestData is what a manifest template sees: the cluster, the layout and, for control-plane
+// pods, which component runs where.
+type manifestData struct {
+	*Cluster
+	Layout manifestLayout
+	// Component is the control-plane program a pod runs; PodName names a static pod.
+	Component, PodName string
+	// Machine is the controller a static pod runs on. Self-hosted workloads have none: the
+	// scheduler places them and they learn their node's address from the downward API.
+	Machine *Machine
+}
+
+// Address is what a control-plane component advertises and binds to. A self-hosted pod template
+// serves every controller, so it names the address the kubelet fills in from status.hostIP.
+func (m manifestData) Address() string {
+	if m.Machine != nil {
+		return m.Machine.IP
+	}
+	return "$(HOST_IP)"
+}
+
+func executeManifest(name string, data manifestData) ([]byte, error) {
+	var b strings.Builder
+	if err := manifestTemplates.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("manifest template %s: %w", name, err)
+	}
+	return []byte(strings.TrimSpace(b.String()) + "\n"), nil
+}
+
+// clusterManifest is one file of manifests/, applied to the cluster in the order of file names.
+type clusterManifest struct {
+	file     string
+	template string
+	// component is the control-plane program of a self-hosted workload.
+	component string
+	kind      Kind
+	mode      fs.FileMode
+	// only, when set, says whether the cluster has this file.
+	only func(d *Cluster) bool
+}
+
+func selfHostedOnly(d *Cluster) bool { return d.SelfHosted }
+
+// clusterManifests puts access before the workloads that need it, and the network before DNS.
+var clusterManifests = []clusterManifest{
+	{file: "00-bootstrap-token.yaml", kind: KindBootstrapToken, mode: 0o600},
+	{file: "01-tls-bootstrap-rbac.yaml"},
+	{file: "02-cluster-info.yaml"},
+	{file: "10-kube-apiserver.yaml", template: "kube-apiserver-daemonset.yaml.tmpl", component: componentAPIServer, only: selfHostedOnly},
+	{file: "11-kube-controller-manager.yaml", template: "control-plane-deployment.yaml.tmpl", component: componentControllerManager, only: selfHostedOnly},
+	{file: "12-kube-scheduler.yaml", template: "control-plane-deployment.yaml.tmpl", component: componentScheduler, only: selfHostedOnly},
+	{file: "20-flannel.yaml", only: func(d *Cluster) bool { return d.Networking == "flannel" }},
+	{file: "30-kube-proxy.yaml"},
+	{file: "40-coredns.yaml"},
+}
+
+// renderManifests renders the cluster-wide manifests and the control plane's pods: static pods on
+// every controller, or, when self-hosted, the temporary control plane the pivot starts from.
+func renderManifests(d *Cluster) ([]Asset, error) {
+	if d.BootstrapTokenID == "" || d.BootstrapTokenSecret == "" {
+		return nil, fmt.Errorf("manifests: the bootstrap token is not set")
+	}
+	var out []Asset
+	for _, m := range clusterManifests {
+		if m.only != nil && !m.only(d) {
+			continue
+		}
+		tmpl := m.template
+		if tmpl == "" {
+			tmpl = m.file + ".tmpl"
+		}
+		data, err := executeManifest(tmpl, manifestData{Cluster: d, Layout: hostLayout, Component: m.component})
+		if err != nil {
+			return nil, err
+		}
+		kind, mode := m.kind, m.mode
+		if kind == "" {
+			kind, mode = KindManifest, 0o644
+		}
+		out = append(out, Asset{Path: path.Join(OutManifestDir, m.file), Kind: kind, Mode: mode, Data: data})
+	}
+	if !d.SelfHosted {
+		for _, c := range d.Controllers {
+			pods, err := staticPods(d, c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, pods...)
+		}
+		return out, nil
+	}
+	pods, err := bootstrapControlPlane(d)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, pods...), nil
+}
+
+// staticPods are the control-plane pods of controller m in a static control plane, at
+// static-pods/<node>/<component>.yaml. Ignition places the same bytes in HostStaticPodDir.
+func staticPods(d *Cluster, m Machine) ([]Asset, error) {
+	out := make([]Asset, 0, len(controlPlaneComponents))
+	for _, c := range controlPlaneComponents {
+		data, err := executeManifest("static-pod.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout, Component: c, PodName: c, Machine: &m})
+		if err != nil {
+			return nil, fmt.Errorf("static pod %s of %s: %w", c, m.Name, err)
+		}
+		out = append(out, Asset{Path: path.Join(OutStaticPodDir, m.Name, c+".yaml"), Kind: KindStaticPod, Node: m.Name, Role: "controller", Mode: 0o644, Data: data})
+	}
+	return out, nil
+}
+
+// bootstrapControlPlane is the control plane a self-hosted cluster starts from: static pods on the
+// first controller against the etcd on the controllers, which serve until the self-hosted
+// control plane in manifests/ takes over.
+func bootstrapControlPlane(d *Cluster) ([]Asset, error) {
+	if len(d.Controllers) == 0 {
+		return nil, fmt.Errorf("manifests: a self-hosted control plane needs a controller to start on")
+	}
+	first := d.Controllers[0]
+	out := make([]Asset, 0, len(controlPlaneComponents))
+	for _, c := range controlPlaneComponents {
+		name := "bootstrap-" + c
+		data, err := executeManifest("static-pod.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout, Component: c, PodName: name, Machine: &first})
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap pod %s: %w", c, err)
+		}
+		out = append(out, Asset{Path: path.Join(OutBootstrapDir, name+".yaml"), Kind: KindStaticPod, Node: first.Name, Role: "bootstrap", Mode: 0o644, Data: data})
+	}
+	return out, nil
+}
+
+// authenticationConfig is kube-apiserver's AuthenticationConfiguration, placed at HostAuthnConfig
+// on controllers.
+func authenticationConfig(d *Cluster) []byte {
+	data, err := executeManifest("authentication.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout})
+	if err != nil {
+		// The template reads nothing from the spec, so only a broken template gets here, and
+		// every test that renders a cluster would fail on it.
+		panic(err)
+	}
+	return data
+}
