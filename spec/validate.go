@@ -120,6 +120,8 @@ var (
 	maxControls = 7
 )
 
+var defaultURL = map[string]string{"kubelet": DefaultKubeletURL, "etcd": DefaultEtcdURL}
+
 type validator struct {
 	c  *Cluster
 	ps Problems
@@ -373,6 +375,9 @@ func (v *validator) program(name string, p *Program) {
 		}
 		if p.Delivery == DeliverySysext && p.SHA512 == "" {
 			v.add(name+".sha512", "Missing sha512", "a sysext image is fetched by Ignition and must be pinned with sha512")
+		}
+		if p.Delivery == DeliveryDownload && p.SHA512 == "" && p.URL != defaultURL[name] {
+			v.add(name+".sha512", "Missing sha512", "%q is not liftoff's default download, whose published checksum it knows; pin the file with sha512", p.URL)
 		}
 		if p.Image != "" {
 			v.add(name+".image", "Image set for a non-container delivery", "image is used only with delivery = \"container\"")

@@ -171,7 +171,7 @@ func TestRenderRejectsBadSpecs(t *testing.T) {
 		}, []string{"No controllers"}},
 		{"malformed SSH key", func(t *testing.T, s string) string {
 			return edit(t, s, `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl`, `ssh-ed25519 AAAAnotbase64!!`)
-		}, []string{"Invalid SSH authorized key", "cluster.ssh_authorized_keys[0]", "cluster.hcl line 11"}},
+		}, []string{"Invalid SSH authorized key", "cluster.ssh_authorized_keys[0]", "cluster.hcl line 10"}},
 		{"HCL syntax error", func(t *testing.T, s string) string { return edit(t, s, `os                  = "flatcar"`, `os = `) },
 			[]string{"cluster.hcl line 3"}},
 	}

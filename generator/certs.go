@@ -1,0 +1,313 @@
+package generator
+
+import (
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/liftoff-k8s/liftoff/generator/pki"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Change records why a file's content was created or replaced, so a render can say what it did.
+type Change struct {
+	Path   string
+	Reason string
+}
+
+// keyring issues the cluster's key material, reusing what an earlier render left in the output
+// directory: a CA is never replaced, a leaf key is kept, and a leaf certificate is re-issued only when
+// it no longer matches what the spec asks for or enters the renewal window.
+type keyring struct {
+	existing     fs.FS
+	now          time.Time
+	rand         io.Reader
+	algorithm    string
+	caValidity   time.Duration
+	certValidity time.Duration
+	renewBefore  time.Duration
+
+	assets  []Asset
+	changes []Change
+}
+
+func newKeyring(c *spec.Cluster, existing fs.FS, now time.Time, rand io.Reader) (*keyring, error) {
+	caV, err := spec.ParseDuration(c.PKI.CAValidity)
+	if err != nil {
+		return nil, err
+	}
+	certV, err := spec.ParseDuration(c.PKI.CertValidity)
+	if err != nil {
+		return nil, err
+	}
+	renew, err := spec.ParseDuration(c.PKI.RenewBefore)
+	if err != nil {
+		return nil, err
+	}
+	return &keyring{existing: existing, now: now, rand: rand, algorithm: c.PKI.KeyAlgorithm,
+		caValidity: caV, certValidity: certV, renewBefore: renew}, nil
+}
+
+func (k *keyring) read(p string) ([]byte, bool, error) {
+	if k.existing == nil {
+		return nil, false, nil
+	}
+	b, err := fs.ReadFile(k.existing, p)
+	switch {
+	case err == nil:
+		return b, true, nil
+	case isNotExist(err):
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("reading existing %s: %w", p, err)
+}
+
+func (k *keyring) emit(p string, kind Kind, mode fs.FileMode, data []byte) {
+	k.assets = append(k.assets, Asset{Path: p, Kind: kind, Mode: mode, Data: data})
+}
+
+// key returns the private key at p (PEM), reusing an existing one of the spec's algorithm.
+func (k *keyring) key(p string, isCA bool) (crypto.Signer, []byte, error) {
+	data, ok, err := k.read(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		key, err := pki.ParseKey(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("existing %s is not a private key (%v); liftoff will not replace key material silently: restore it or remove the output directory", p, err)
+		}
+		if got := pki.Algorithm(key.Public()); got == k.algorithm {
+			return key, data, nil
+		} else if isCA {
+			return nil, nil, fmt.Errorf("existing CA key %s is %s but the spec asks for %s: liftoff never replaces a CA during render; keep key_algorithm = %q or rotate the CA as docs/ca-rotation.md describes", p, got, k.algorithm, got)
+		} else {
+			k.changes = append(k.changes, Change{p, fmt.Sprintf("key algorithm changed from %s to %s", got, k.algorithm)})
+		}
+	} else {
+		k.changes = append(k.changes, Change{p, "created"})
+	}
+	key, err := pki.GenerateKey(k.algorithm, k.rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err = pki.EncodeKey(key)
+	return key, data, err
+}
+
+// ca returns the certificate authority stored as base.crt/base.key under pki/.
+func (k *keyring) ca(base, commonName string) (*pki.KeyPair, error) {
+	certPath, keyPath := path.Join(OutPKIDir, base+".crt"), path.Join(OutPKIDir, base+".key")
+	certPEM, haveCert, err := k.read(certPath)
+	if err != nil {
+		return nil, err
+	}
+	_, haveKey, err := k.read(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if haveCert != haveKey {
+		missing := keyPath
+		if !haveCert {
+			missing = certPath
+		}
+		return nil, fmt.Errorf("%s is missing but its pair exists: liftoff will not regenerate a CA silently; restore %s or remove both files to create a new CA (every machine must then be re-provisioned)", missing, missing)
+	}
+	key, keyPEM, err := k.key(keyPath, true)
+	if err != nil {
+		return nil, err
+	}
+	var kp *pki.KeyPair
+	if haveCert {
+		cert, err := pki.ParseCert(certPEM)
+		if err != nil {
+			return nil, fmt.Errorf("existing %s: %w", certPath, err)
+		}
+		if !pki.Matches(cert, key) {
+			return nil, fmt.Errorf("existing %s does not belong to %s: liftoff will not replace a CA; restore the matching pair", certPath, keyPath)
+		}
+		kp = &pki.KeyPair{Cert: cert, Key: key}
+	} else {
+		kp, err = pki.NewCA(pki.Template{CommonName: commonName, Organization: []string{"liftoff"}}, key, k.now, k.caValidity, k.rand)
+		if err != nil {
+			return nil, err
+		}
+		certPEM = pki.EncodeCert(kp.Cert)
+	}
+	k.emit(certPath, KindCertificate, 0o644, certPEM)
+	k.emit(keyPath, KindPrivateKey, 0o600, keyPEM)
+	return kp, nil
+}
+
+// leaf returns the certificate and key stored as base.crt/base.key under pki/, signed by ca.
+func (k *keyring) leaf(base string, ca *pki.KeyPair, t pki.Template) (*pki.KeyPair, error) {
+	certPath, keyPath := path.Join(OutPKIDir, base+".crt"), path.Join(OutPKIDir, base+".key")
+	key, keyPEM, err := k.key(keyPath, false)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, haveCert, err := k.read(certPath)
+	if err != nil {
+		return nil, err
+	}
+	var cert *x509.Certificate
+	if haveCert {
+		if cert, err = pki.ParseCert(certPEM); err != nil {
+			return nil, fmt.Errorf("existing %s: %w", certPath, err)
+		}
+		if why := pki.Mismatch(cert, ca.Cert, t, key.Public(), k.now, k.renewBefore); why != "" {
+			k.changes = append(k.changes, Change{certPath, "re-issued: " + why})
+			cert = nil
+		}
+	}
+	if cert == nil {
+		if cert, err = pki.Sign(ca, t, key.Public(), k.now, k.certValidity, k.rand); err != nil {
+			return nil, err
+		}
+		certPEM = pki.EncodeCert(cert)
+		if !haveCert {
+			k.changes = append(k.changes, Change{certPath, "created"})
+		}
+	}
+	k.emit(certPath, KindCertificate, 0o644, certPEM)
+	k.emit(keyPath, KindPrivateKey, 0o600, keyPEM)
+	return &pki.KeyPair{Cert: cert, Key: key}, nil
+}
+
+// ClusterPKI is every key pair of a cluster.
+type ClusterPKI struct {
+	CA, EtcdCA, FrontProxyCA                                     *pki.KeyPair
+	APIServer, APIServerKubelet, APIServerEtcd, FrontProxyClient *pki.KeyPair
+	Admin, ControllerManager, Scheduler                          *pki.KeyPair
+	ServiceAccount                                               crypto.Signer
+	EtcdServer, EtcdPeer                                         map[string]*pki.KeyPair
+}
+
+// issue builds the whole PKI for d.
+func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
+	p := &ClusterPKI{EtcdServer: map[string]*pki.KeyPair{}, EtcdPeer: map[string]*pki.KeyPair{}}
+	var err error
+	must := func(kp *pki.KeyPair, e error) *pki.KeyPair {
+		if err == nil {
+			err = e
+		}
+		return kp
+	}
+	p.CA = must(k.ca("ca", "liftoff "+d.Name+" cluster CA"))
+	p.EtcdCA = must(k.ca("etcd/ca", "liftoff "+d.Name+" etcd CA"))
+	p.FrontProxyCA = must(k.ca("front-proxy-ca", "liftoff "+d.Name+" front-proxy CA"))
+	if err != nil {
+		return nil, err
+	}
+	client := func(cn string, org ...string) pki.Template {
+		return pki.Template{CommonName: cn, Organization: org, Usage: pki.UsageClient}
+	}
+	p.APIServer = must(k.leaf("apiserver", p.CA, apiServerTemplate(d)))
+	p.APIServerKubelet = must(k.leaf("apiserver-kubelet-client", p.CA, client(UserAPIServerKubelet)))
+	p.APIServerEtcd = must(k.leaf("apiserver-etcd-client", p.EtcdCA, client(UserAPIServerEtcd)))
+	p.FrontProxyClient = must(k.leaf("front-proxy-client", p.FrontProxyCA, client(UserFrontProxyClient)))
+	p.Admin = must(k.leaf("admin", p.CA, client(UserAdmin, UserAdminGroup)))
+	p.ControllerManager = must(k.leaf("controller-manager", p.CA, client(UserControllerManager)))
+	p.Scheduler = must(k.leaf("scheduler", p.CA, client(UserScheduler)))
+	for _, m := range d.Controllers {
+		names := []string{}
+		if m.Domain != "" {
+			names = append(names, m.Domain)
+		}
+		t := pki.Template{CommonName: m.Name, DNSNames: names, IPs: []net.IP{net.ParseIP(m.IP)}}
+		t.Usage = pki.UsageServer
+		p.EtcdServer[m.Name] = must(k.leaf("etcd/"+m.Name+"/server", p.EtcdCA, t))
+		t.Usage = pki.UsagePeer
+		p.EtcdPeer[m.Name] = must(k.leaf("etcd/"+m.Name+"/peer", p.EtcdCA, t))
+	}
+	if err != nil {
+		return nil, err
+	}
+	sa, saPEM, err := k.key(path.Join(OutPKIDir, ServiceAccountKey), false)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := pki.EncodePublicKey(sa.Public())
+	if err != nil {
+		return nil, err
+	}
+	p.ServiceAccount = sa
+	k.emit(path.Join(OutPKIDir, ServiceAccountKey), KindPrivateKey, 0o600, saPEM)
+	k.emit(path.Join(OutPKIDir, ServiceAccountPub), KindPublicKey, 0o644, pub)
+	return p, nil
+}
+
+func apiServerTemplate(d *Cluster) pki.Template {
+	t := pki.Template{CommonName: "kube-apiserver", Usage: pki.UsageServer}
+	addName := func(s string) {
+		if s == "" {
+			return
+		}
+		if ip := net.ParseIP(s); ip != nil {
+			for _, have := range t.IPs {
+				if have.Equal(ip) {
+					return
+				}
+			}
+			t.IPs = append(t.IPs, ip)
+			return
+		}
+		for _, have := range t.DNSNames {
+			if have == s {
+				return
+			}
+		}
+		t.DNSNames = append(t.DNSNames, s)
+	}
+	addName(d.APIServerHost)
+	for _, m := range d.Controllers {
+		addName(m.IP)
+		addName(m.Domain)
+	}
+	addName(d.APIServiceIP)
+	for _, n := range []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + d.ClusterDomain, "localhost", "127.0.0.1"} {
+		addName(n)
+	}
+	for _, s := range d.Spec.PKI.ExtraSANs {
+		addName(s)
+	}
+	return t
+}
+
+const tokenAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// bootstrapToken returns the kubelet bootstrap token, reusing an earlier render's.
+func (k *keyring) bootstrapToken() (string, error) {
+	data, ok, err := k.read(BootstrapTokenPath)
+	if err != nil {
+		return "", err
+	}
+	var token string
+	if ok {
+		token = strings.TrimSpace(string(data))
+		if !bootstrapTokenRE.MatchString(token) {
+			return "", fmt.Errorf("existing %s is not a bootstrap token (id.secret); restore it or remove it to issue a new one", BootstrapTokenPath)
+		}
+	} else {
+		b := make([]byte, 22)
+		if _, err := io.ReadFull(k.rand, b); err != nil {
+			return "", err
+		}
+		for i := range b {
+			b[i] = tokenAlphabet[int(b[i])%len(tokenAlphabet)]
+		}
+		token = string(b[:6]) + "." + string(b[6:])
+		k.changes = append(k.changes, Change{BootstrapTokenPath, "created"})
+	}
+	k.emit(BootstrapTokenPath, KindBootstrapToken, 0o600, []byte(token+"\n"))
+	return token, nil
+}
+
+var bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)

@@ -1,0 +1,49 @@
+package generator
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+
+	"sigs.k8s.io/yaml"
+)
+
+// etcdConfig is a member's etcd configuration file. Client and peer traffic both require
+// certificates signed by the etcd CA; the member listens only on its own address.
+func etcdConfig(d *Cluster, m Machine) ([]byte, error) {
+	tls := func(cert, key string) map[string]any {
+		return map[string]any{
+			"cert-file":        path.Join(HostPKIDir, cert),
+			"key-file":         path.Join(HostPKIDir, key),
+			"trusted-ca-file":  path.Join(HostPKIDir, EtcdCACert),
+			"client-cert-auth": true,
+		}
+	}
+	client := fmt.Sprintf("https://%s:%d", m.IP, EtcdClientPort)
+	peer := fmt.Sprintf("https://%s:%d", m.IP, EtcdPeerPort)
+	cfg := map[string]any{
+		"name":                        m.Name,
+		"data-dir":                    HostEtcdDataDir,
+		"listen-client-urls":          client,
+		"advertise-client-urls":       client,
+		"listen-peer-urls":            peer,
+		"initial-advertise-peer-urls": peer,
+		"initial-cluster":             d.EtcdInitialCluster,
+		"initial-cluster-state":       "new",
+		"initial-cluster-token":       d.Name,
+		"client-transport-security":   tls(EtcdServerCert, EtcdServerKey),
+		"peer-transport-security":     tls(EtcdPeerCert, EtcdPeerKey),
+		"auto-compaction-mode":        "periodic",
+		"auto-compaction-retention":   "1h",
+		"snapshot-count":              10000,
+		"logger":                      "zap",
+		"log-outputs":                 []string{"stderr"},
+	}
+	if ip, err := netip.ParseAddr(m.IP); err == nil && ip.IsLoopback() {
+		// Members of a local cluster share one host, where every peer connection comes from
+		// 127.0.0.1 rather than the member's own address, so the peer's address cannot match its
+		// certificate. The certificate is still required and checked against the etcd CA.
+		cfg["peer-transport-security"].(map[string]any)["skip-client-san-verification"] = true
+	}
+	return yaml.Marshal(cfg)
+}

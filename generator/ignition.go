@@ -1,0 +1,358 @@
+package generator
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"strings"
+	"text/template"
+
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/liftoff-k8s/liftoff/generator/pki"
+	"github.com/liftoff-k8s/liftoff/internal/butane"
+	"github.com/liftoff-k8s/liftoff/spec"
+	"github.com/liftoff-k8s/liftoff/templates"
+)
+
+var butaneTemplates = template.Must(template.New("").Funcs(template.FuncMap{
+	"indent": indent,
+	"join":   strings.Join,
+}).ParseFS(templates.FS, "butane/*.tmpl", "butane/units/*.tmpl"))
+
+func indent(n int, s string) string {
+	pad := strings.Repeat(" ", n)
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = pad + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func execute(name string, data any) (string, error) {
+	var b bytes.Buffer
+	if err := butaneTemplates.ExecuteTemplate(&b, name, data); err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// hostFile is a file placed on a machine by Ignition.
+type hostFile struct {
+	Path string
+	Mode int
+	Text string
+}
+
+// program is how a host program (kubelet, etcd) is installed and started on a machine.
+type program struct {
+	Name        string
+	Version     string
+	InstallUnit string
+	// Exec is the command line that runs the program, without its own arguments.
+	Exec string
+	// Files Ignition places for this delivery (a sysext image).
+	SysextURL, SysextSHA512 string
+}
+
+// containerEngine is the OS's container engine command.
+func containerEngine(os string) string {
+	if os == spec.OSFCOS {
+		return "/usr/bin/podman"
+	}
+	return "/usr/bin/docker"
+}
+
+// checksumFor says how liftoff-fetch verifies a download: a pinned digest, or the checksum file each
+// project publishes beside its default download.
+func checksumFor(name string, p *spec.Program, arch string) (string, error) {
+	url := p.Expand(arch)
+	switch {
+	case p.SHA512 != "":
+		return "sha512:" + p.SHA512, nil
+	case name == "kubelet" && p.URL == spec.DefaultKubeletURL:
+		return "sha512-url:" + url + ".sha512", nil
+	case name == "etcd" && p.URL == spec.DefaultEtcdURL:
+		return "sha256sums-url:" + path.Dir(url) + "/SHA256SUMS", nil
+	}
+	return "", fmt.Errorf("%s.sha512 is required: %s is not a default download with a published checksum", name, url)
+}
+
+// hostProgram renders the install unit and start command of a program for one OS.
+func hostProgram(c *spec.Cluster, name string, p *spec.Program, mounts []string) (*program, error) {
+	prog := &program{Name: name, Version: p.Version}
+	unit := struct{ Name, Version, Path, Command string }{Name: name, Version: p.Version}
+	switch p.Delivery {
+	case spec.DeliveryDownload:
+		sum, err := checksumFor(name, p, c.Arch)
+		if err != nil {
+			return nil, err
+		}
+		unit.Path = fmt.Sprintf("/opt/liftoff/%s-%s/%s", name, p.Version, name)
+		unit.Command = fmt.Sprintf("%s %s %s %s %s", HostFetchScript, name, p.Version, p.Expand(c.Arch), sum)
+		prog.Exec = path.Join(HostBinDir, name)
+	case spec.DeliverySysext:
+		unit.Path = "/usr/bin/" + name
+		unit.Command = "/usr/bin/systemd-sysext refresh"
+		prog.Exec = "/usr/bin/" + name
+		prog.SysextURL, prog.SysextSHA512 = p.Expand(c.Arch), p.SHA512
+	case spec.DeliveryContainer:
+		engine := containerEngine(c.OS)
+		unit.Command = engine + " pull " + p.Image
+		args := []string{engine, "run", "--rm", "--name", name, "--privileged", "--pid=host", "--network=host"}
+		for _, m := range mounts {
+			args = append(args, "--volume", m)
+		}
+		prog.Exec = strings.Join(append(args, p.Image, name), " ")
+	default:
+		return nil, fmt.Errorf("unknown delivery %q", p.Delivery)
+	}
+	var err error
+	prog.InstallUnit, err = execute("install.service.tmpl", unit)
+	return prog, err
+}
+
+var kubeletMounts = []string{
+	"/etc/kubernetes:/etc/kubernetes:ro", "/var/lib/kubelet:/var/lib/kubelet:rshared", "/run:/run",
+	"/sys:/sys", "/dev:/dev", "/var/log:/var/log", "/lib/modules:/lib/modules:ro",
+	"/etc/cni/net.d:/etc/cni/net.d:ro", "/opt/cni/bin:/opt/cni/bin:ro", "/var/lib/containerd:/var/lib/containerd",
+	"/etc/machine-id:/etc/machine-id:ro",
+}
+
+var etcdMounts = []string{"/etc/etcd:/etc/etcd:ro", HostEtcdPKIDir + ":" + HostEtcdPKIDir + ":ro", HostEtcdDataDir + ":" + HostEtcdDataDir}
+
+// machineRenderer renders Ignition configs. The part shared by a role is translated once per
+// render; only the small per-machine part is translated per machine.
+type machineRenderer struct {
+	d        *Cluster
+	pki      *ClusterPKI
+	files    map[string][]byte // rendered assets by output path, for placing on machines
+	roleBase map[string]igntypes.Config
+	snippets map[string][]igntypes.Config
+}
+
+func (r *machineRenderer) roleData(role string) (any, error) {
+	c := r.d.Spec
+	variant, version := butane.Header(c.OS)
+	kubelet, err := hostProgram(c, "kubelet", c.Kubelet, kubeletMounts)
+	if err != nil {
+		return nil, err
+	}
+	kubeletUnit, err := execute("kubelet.service.tmpl", map[string]string{
+		"Exec": kubelet.Exec, "StaticPodDir": HostStaticPodDir, "KubeletPKIDir": HostKubeletPKIDir,
+		"BootstrapKubeconfig": HostBootstrapKubeletConf, "Kubeconfig": HostKubeletKubeconfig, "Config": HostKubeletConfig,
+	})
+	if err != nil {
+		return nil, err
+	}
+	script, err := templates.FS.ReadFile("butane/liftoff-fetch.sh")
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{
+		"Variant": variant, "Version": version, "SSHKeys": c.SSHAuthorizedKeys,
+		"Controller": role == spec.RoleController, "Networking": c.Networking,
+		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit,
+		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
+		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
+	}
+	files := []hostFile{
+		r.pkiFile(CACert, 0o644),
+		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
+	}
+	if role == spec.RoleController {
+		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts)
+		if err != nil {
+			return nil, err
+		}
+		etcdUnit, err := execute("etcd.service.tmpl", map[string]any{
+			"Exec": etcd.Exec + " --config-file=" + HostEtcdConfig, "Notify": c.Etcd.Delivery != spec.DeliveryContainer,
+			"DataDir": HostEtcdDataDir,
+		})
+		if err != nil {
+			return nil, err
+		}
+		data["EtcdInstallUnit"], data["EtcdUnit"], data["etcdProgram"] = etcd.InstallUnit, etcdUnit, etcd
+		for _, f := range []struct {
+			name string
+			mode int
+		}{
+			{CAKey, 0o600}, {FrontProxyCACert, 0o644}, {ServiceAccountKey, 0o600}, {ServiceAccountPub, 0o644},
+			{APIServerCert, 0o644}, {APIServerKey, 0o600}, {APIServerKubeletCert, 0o644}, {APIServerKubeletKey, 0o600},
+			{APIServerEtcdCert, 0o644}, {APIServerEtcdKey, 0o600}, {FrontProxyClientCert, 0o644}, {FrontProxyClientKey, 0o600},
+			{EtcdCACert, 0o644},
+		} {
+			files = append(files, r.pkiFile(f.name, f.mode))
+		}
+		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))})
+	}
+	data["Files"] = files
+	var remote []program
+	if kubelet.SysextURL != "" {
+		remote = append(remote, *kubelet)
+	}
+	if etcd, ok := data["etcdProgram"].(*program); ok && etcd.SysextURL != "" {
+		remote = append(remote, *etcd)
+	}
+	delete(data, "etcdProgram")
+	data["Sysexts"] = remote
+	return data, nil
+}
+
+func (r *machineRenderer) pkiFile(name string, mode int) hostFile {
+	return hostFile{Path: path.Join(HostPKIDir, name), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, name)])}
+}
+
+func (r *machineRenderer) base(role string) (igntypes.Config, error) {
+	if cfg, ok := r.roleBase[role]; ok {
+		return cfg, nil
+	}
+	data, err := r.roleData(role)
+	if err != nil {
+		return igntypes.Config{}, err
+	}
+	src, err := execute("role.yaml.tmpl", data)
+	if err != nil {
+		return igntypes.Config{}, err
+	}
+	cfg, err := butane.Translate([]byte(src))
+	if err != nil {
+		return igntypes.Config{}, fmt.Errorf("%s Butane template: %w", role, err)
+	}
+	snips := r.d.Spec.WorkerDefaults.Snippets
+	if role == spec.RoleController {
+		snips = r.d.Spec.ControllerDefaults.Snippets
+	}
+	for _, s := range snips {
+		sc, err := butane.Translate([]byte(s))
+		if err != nil {
+			return igntypes.Config{}, fmt.Errorf("%s snippet: %w", role, err)
+		}
+		cfg = butane.Merge(cfg, sc)
+	}
+	r.roleBase[role] = cfg
+	return cfg, nil
+}
+
+// kubeletConfig is the machine's KubeletConfiguration: webhook authentication and authorization,
+// no anonymous access, rotating client certificates, serving only on the machine's own address.
+func kubeletConfig(d *Cluster, m Machine) ([]byte, error) {
+	f := false
+	t := true
+	var readOnly int32
+	cfg := kubeletv1beta1.KubeletConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
+		Address:  m.IP,
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &f},
+			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &t},
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: path.Join(HostPKIDir, CACert)},
+		},
+		Authorization:            kubeletv1beta1.KubeletAuthorization{Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook},
+		CgroupDriver:             "systemd",
+		ClusterDNS:               []string{d.DNSServiceIP},
+		ClusterDomain:            d.ClusterDomain,
+		ContainerRuntimeEndpoint: ContainerdSocket,
+		HealthzBindAddress:       m.IP,
+		ReadOnlyPort:             readOnly,
+		RotateCertificates:       true,
+		StaticPodPath:            HostStaticPodDir,
+		ResolverConfig:           ptr("/run/systemd/resolve/resolv.conf"),
+		ProtectKernelDefaults:    true,
+		TLSMinVersion:            "VersionTLS12",
+	}
+	return yaml.Marshal(cfg)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// machineFiles are the files only this machine gets.
+func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
+	kc, err := kubeletConfig(r.d, m)
+	if err != nil {
+		return nil, err
+	}
+	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o644, Text: string(kc)}}
+	if m.Role != spec.RoleController {
+		return files, nil
+	}
+	etcd, err := etcdConfig(r.d, m)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o644, Text: string(etcd)})
+	for _, f := range []struct{ out, host string }{
+		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},
+		{"etcd/" + m.Name + "/peer.crt", EtcdPeerCert}, {"etcd/" + m.Name + "/peer.key", EtcdPeerKey},
+	} {
+		mode := 0o644
+		if strings.HasSuffix(f.host, ".key") {
+			mode = 0o600
+		}
+		files = append(files, hostFile{Path: path.Join(HostPKIDir, f.host), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, f.out)])})
+	}
+	// Control-plane clients on a controller talk to that controller's own apiserver.
+	for _, kc := range []struct {
+		host, user string
+		kp         *pki.KeyPair
+	}{
+		{HostAdminConf, UserAdmin, r.pki.Admin},
+		{HostControllerManagerConf, UserControllerManager, r.pki.ControllerManager},
+		{HostSchedulerConf, UserScheduler, r.pki.Scheduler},
+	} {
+		data, err := kubeconfig(r.d.Name, m.APIServerURL, []byte(r.d.CACertPEM), kc.user, kc.kp, "")
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, hostFile{Path: kc.host, Mode: 0o600, Text: string(data)})
+	}
+	if !r.d.SelfHosted {
+		pods, err := staticPods(r.d, m)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pods {
+			files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o644, Text: string(p.Data)})
+		}
+	}
+	return files, nil
+}
+
+// ignition renders one machine's Ignition config.
+func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
+	base, err := r.base(m.Role)
+	if err != nil {
+		return nil, err
+	}
+	files, err := r.machineFiles(m)
+	if err != nil {
+		return nil, err
+	}
+	variant, version := butane.Header(r.d.Spec.OS)
+	src, err := execute("machine.yaml.tmpl", map[string]any{"Variant": variant, "Version": version, "Machine": m, "Files": files})
+	if err != nil {
+		return nil, err
+	}
+	own, err := butane.Translate([]byte(src))
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: %w", m.Name, err)
+	}
+	cfg := butane.Merge(base, own)
+	for i, s := range node.Snippets {
+		sc, err := butane.Translate([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s.snippets[%d]: %w", m.Role, m.Name, i, err)
+		}
+		cfg = butane.Merge(cfg, sc)
+	}
+	out, err := butane.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
+	}
+	return out, nil
+}

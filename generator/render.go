@@ -1,0 +1,154 @@
+// Package generator turns a validated cluster spec into every file a cluster needs at first boot:
+// the PKI, kubeconfigs, manifests and one Ignition config per machine.
+//
+// It is pure: the spec, the clock, a source of randomness and the key material of an earlier render
+// go in; assets come out. The same inputs give the same bytes.
+package generator
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+
+	"github.com/liftoff-k8s/liftoff/generator/pki"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Options are a render's inputs besides the spec.
+type Options struct {
+	// Now is the time certificates are issued at and checked against.
+	Now time.Time
+	// Rand is the source of key material; crypto/rand when nil.
+	Rand io.Reader
+	// Existing is an earlier render's output (an output directory), whose key material is reused.
+	Existing fs.FS
+}
+
+// Result is a render's output.
+type Result struct {
+	Assets  *Assets
+	Cluster *Cluster
+	PKI     *ClusterPKI
+	// Changes lists key material that was created or replaced, and why.
+	Changes []Change
+}
+
+// BootstrapTokenPath holds the kubelet bootstrap token ("id.secret") so a re-render keeps it.
+const BootstrapTokenPath = "pki/bootstrap-token"
+
+// Render renders a cluster. c must have passed spec.Complete.
+func Render(c *spec.Cluster, opts Options) (*Result, error) {
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Now.IsZero() {
+		return nil, fmt.Errorf("render: Options.Now is required")
+	}
+	d, err := newCluster(c)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newKeyring(c, opts.Existing, opts.Now, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	p, err := keys.issue(d)
+	if err != nil {
+		return nil, err
+	}
+	token, err := keys.bootstrapToken()
+	if err != nil {
+		return nil, err
+	}
+	out := &Assets{Cluster: d.Name}
+	out.Add(keys.assets...)
+	d.BootstrapTokenID, d.BootstrapTokenSecret, _ = strings.Cut(token, ".")
+	d.CACertPEM = string(pki.EncodeCert(p.CA.Cert))
+
+	ca := []byte(d.CACertPEM)
+	for _, kc := range []struct {
+		file, user string
+		kp         *pki.KeyPair
+	}{
+		{"admin.conf", UserAdmin, p.Admin},
+		{"controller-manager.conf", UserControllerManager, p.ControllerManager},
+		{"scheduler.conf", UserScheduler, p.Scheduler},
+		{"bootstrap-kubelet.conf", "kubelet-bootstrap", nil},
+	} {
+		tok := ""
+		if kc.kp == nil {
+			tok = token
+		}
+		data, err := kubeconfig(d.Name, d.APIServerURL, ca, kc.user, kc.kp, tok)
+		if err != nil {
+			return nil, err
+		}
+		out.Add(Asset{Path: path.Join(OutAuthDir, kc.file), Kind: KindKubeconfig, Mode: 0o600, Data: data})
+	}
+
+	manifests, err := renderManifests(d)
+	if err != nil {
+		return nil, err
+	}
+	out.Add(manifests...)
+
+	ign, err := renderMachines(d, p, out)
+	if err != nil {
+		return nil, err
+	}
+	out.Add(ign...)
+	out.Sort()
+	return &Result{Assets: out, Cluster: d, PKI: p, Changes: keys.changes}, nil
+}
+
+// renderMachines renders every machine's Ignition config, spreading machines over the CPUs.
+func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error) {
+	files := make(map[string][]byte, len(rendered.Files))
+	for _, a := range rendered.Files {
+		files[a.Path] = a.Data
+	}
+	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}}
+	// Role bases are shared; build them before the workers start.
+	for _, role := range []string{spec.RoleController, spec.RoleWorker} {
+		if _, err := r.base(role); err != nil {
+			return nil, err
+		}
+	}
+	nodes := d.Spec.Machines()
+	machines := append(append([]Machine{}, d.Controllers...), d.Workers...)
+	out := make([]Asset, len(machines))
+	errs := make([]error, len(machines))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				m := machines[i]
+				data, err := r.ignition(m, nodes[i])
+				errs[i] = err
+				out[i] = Asset{Path: path.Join(OutIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Node: m.Name, Role: m.Role, Mode: 0o600, Data: data}
+			}
+		}()
+	}
+	for i := range machines {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,412 @@
+package generator
+
+import (
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	ign "github.com/coreos/ignition/v2/config/v3_4"
+
+	"github.com/liftoff-k8s/liftoff/generator/pki"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// renderTime is when test renders happen: inside the golden certificates' validity.
+var renderTime = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func loadSpec(t testing.TB, file string) *spec.Cluster {
+	t.Helper()
+	c, diags := spec.ReadFile(file)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	full, err := spec.Complete(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full
+}
+
+func parseSpec(t testing.TB, src string) *spec.Cluster {
+	t.Helper()
+	c, diags := spec.Parse([]byte(src), "test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	full, err := spec.Complete(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full
+}
+
+// toFS turns assets into a file system, as an output directory would hold them.
+func toFS(as *Assets) fstest.MapFS {
+	m := fstest.MapFS{}
+	for _, a := range as.Files {
+		m[a.Path] = &fstest.MapFile{Data: a.Data, Mode: a.Mode}
+	}
+	m[IndexPath] = &fstest.MapFile{Data: as.IndexJSON(), Mode: 0o644}
+	return m
+}
+
+func render(t testing.TB, c *spec.Cluster, existing fs.FS, now time.Time) *Result {
+	t.Helper()
+	res, err := Render(c, Options{Now: now, Existing: existing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestGolden renders the example cluster over the golden output directory, whose key material it
+// reuses, and requires every byte to match: rendering is deterministic and golden files show any
+// change to rendered output in review. Run with -update to accept a change.
+func TestGolden(t *testing.T) {
+	golden := filepath.Join("testdata", "golden", "demo")
+	var existing fs.FS
+	if _, err := os.Stat(golden); err == nil {
+		existing = os.DirFS(golden)
+	} else if !*update {
+		t.Fatalf("%s is missing; run go test ./generator -run TestGolden -update", golden)
+	}
+	res := render(t, loadSpec(t, "../examples/demo/cluster.hcl"), existing, renderTime)
+	if *update {
+		os.RemoveAll(golden)
+		for _, a := range res.Assets.Files {
+			p := filepath.Join(golden, a.Path)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, a.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(golden, IndexPath), res.Assets.IndexJSON(), 0o644)
+		return
+	}
+	for _, ch := range res.Changes {
+		t.Errorf("re-render changed %s: %s", ch.Path, ch.Reason)
+	}
+	want := map[string]bool{}
+	filepath.WalkDir(golden, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			rel, _ := filepath.Rel(golden, p)
+			want[filepath.ToSlash(rel)] = true
+		}
+		return err
+	})
+	delete(want, IndexPath)
+	for _, a := range res.Assets.Files {
+		g, err := os.ReadFile(filepath.Join(golden, a.Path))
+		if err != nil {
+			t.Errorf("%s is rendered but not golden (run with -update)", a.Path)
+			continue
+		}
+		delete(want, a.Path)
+		if string(g) != string(a.Data) {
+			t.Errorf("%s differs from golden (run with -update and review the diff)", a.Path)
+		}
+	}
+	for p := range want {
+		t.Errorf("%s is golden but no longer rendered", p)
+	}
+	if g, _ := os.ReadFile(filepath.Join(golden, IndexPath)); string(g) != string(res.Assets.IndexJSON()) {
+		t.Errorf("index.json differs from golden")
+	}
+}
+
+func TestRenderIsRepeatable(t *testing.T) {
+	c := loadSpec(t, "../examples/demo/cluster.hcl")
+	first := render(t, c, nil, renderTime)
+	second := render(t, c, toFS(first.Assets), renderTime.Add(24*time.Hour))
+	if len(second.Changes) != 0 {
+		t.Fatalf("second render changed key material: %+v", second.Changes)
+	}
+	if len(first.Assets.Files) != len(second.Assets.Files) {
+		t.Fatalf("%d files then %d", len(first.Assets.Files), len(second.Assets.Files))
+	}
+	for i, a := range first.Assets.Files {
+		if b := second.Assets.Files[i]; a.Path != b.Path || string(a.Data) != string(b.Data) || a.Mode != b.Mode {
+			t.Errorf("%s differs between renders", a.Path)
+		}
+	}
+}
+
+func TestAssetsAreListedAndKeysPrivate(t *testing.T) {
+	res := render(t, loadSpec(t, "../examples/demo/cluster.hcl"), nil, renderTime)
+	seen := map[string]bool{}
+	for _, a := range res.Assets.Files {
+		if seen[a.Path] {
+			t.Errorf("%s rendered twice", a.Path)
+		}
+		seen[a.Path] = true
+		switch a.Kind {
+		case KindPrivateKey, KindKubeconfig, KindBootstrapToken, KindIgnition:
+			if a.Mode != 0o600 {
+				t.Errorf("%s (%s) has mode %o, want 0600", a.Path, a.Kind, a.Mode)
+			}
+		}
+		if a.Kind == KindPrivateKey && !strings.Contains(string(a.Data), "PRIVATE KEY") {
+			t.Errorf("%s is not a PEM private key", a.Path)
+		}
+	}
+	for _, want := range []string{"pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt", "pki/sa.key", "pki/sa.pub",
+		"pki/apiserver.crt", "pki/apiserver-kubelet-client.crt", "pki/apiserver-etcd-client.crt", "pki/front-proxy-client.crt",
+		"pki/admin.crt", "pki/controller-manager.crt", "pki/scheduler.crt",
+		"pki/etcd/node1/server.crt", "pki/etcd/node2/peer.key", "pki/etcd/node3/server.key",
+		"auth/admin.conf", "auth/controller-manager.conf", "auth/scheduler.conf", "auth/bootstrap-kubelet.conf",
+		"ignition/node1.ign", "ignition/node4.ign", BootstrapTokenPath} {
+		if !seen[want] {
+			t.Errorf("%s not rendered", want)
+		}
+	}
+}
+
+func certAt(t *testing.T, as *Assets, p string) *x509.Certificate {
+	t.Helper()
+	a := as.Get(p)
+	if a == nil {
+		t.Fatalf("%s not rendered", p)
+	}
+	c, err := pki.ParseCert(a.Data)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return c
+}
+
+func TestCertificateChainsUsagesAndSANs(t *testing.T) {
+	res := render(t, loadSpec(t, "../examples/demo/cluster.hcl"), nil, renderTime)
+	as := res.Assets
+	pool := func(p string) *x509.CertPool {
+		cp := x509.NewCertPool()
+		cp.AddCert(certAt(t, as, p))
+		return cp
+	}
+	cases := []struct {
+		cert, ca string
+		usage    x509.ExtKeyUsage
+		cn       string
+		org      []string
+		dns      []string
+		ips      []string
+	}{
+		{"pki/apiserver.crt", "pki/ca.crt", x509.ExtKeyUsageServerAuth, "kube-apiserver", nil,
+			[]string{"api.demo.example.com", "node1.example.com", "node2.example.com", "node3.example.com", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+			[]string{"10.0.0.11", "10.0.0.12", "10.0.0.13", "10.3.0.1", "127.0.0.1"}},
+		{"pki/apiserver-kubelet-client.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerKubelet, nil, nil, nil},
+		{"pki/apiserver-etcd-client.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerEtcd, nil, nil, nil},
+		{"pki/front-proxy-client.crt", "pki/front-proxy-ca.crt", x509.ExtKeyUsageClientAuth, UserFrontProxyClient, nil, nil, nil},
+		{"pki/admin.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAdmin, []string{"system:masters"}, nil, nil},
+		{"pki/controller-manager.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserControllerManager, nil, nil, nil},
+		{"pki/scheduler.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserScheduler, nil, nil, nil},
+		{"pki/etcd/node1/server.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageServerAuth, "node1", nil, []string{"node1.example.com"}, []string{"10.0.0.11"}},
+		{"pki/etcd/node2/peer.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, "node2", nil, []string{"node2.example.com"}, []string{"10.0.0.12"}},
+		{"pki/etcd/node3/peer.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageServerAuth, "node3", nil, []string{"node3.example.com"}, []string{"10.0.0.13"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cert, func(t *testing.T) {
+			c := certAt(t, as, tc.cert)
+			if _, err := c.Verify(x509.VerifyOptions{Roots: pool(tc.ca), KeyUsages: []x509.ExtKeyUsage{tc.usage}, CurrentTime: renderTime}); err != nil {
+				t.Errorf("does not verify against %s for %v: %v", tc.ca, tc.usage, err)
+			}
+			for _, other := range []string{"pki/ca.crt", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt"} {
+				if other == tc.ca {
+					continue
+				}
+				if _, err := c.Verify(x509.VerifyOptions{Roots: pool(other), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: renderTime}); err == nil {
+					t.Errorf("also verifies against %s", other)
+				}
+			}
+			if c.Subject.CommonName != tc.cn || !slices.Equal(c.Subject.Organization, tc.org) {
+				t.Errorf("subject %v, want CN=%s O=%v", c.Subject, tc.cn, tc.org)
+			}
+			if !sameStrings(c.DNSNames, tc.dns) {
+				t.Errorf("DNS SANs %v, want %v", c.DNSNames, tc.dns)
+			}
+			var ips []string
+			for _, ip := range c.IPAddresses {
+				ips = append(ips, ip.String())
+			}
+			if !sameStrings(ips, tc.ips) {
+				t.Errorf("IP SANs %v, want %v", ips, tc.ips)
+			}
+			if c.IsCA {
+				t.Error("leaf is a CA")
+			}
+			if got := c.NotAfter.Sub(renderTime); got < 364*24*time.Hour || got > 366*24*time.Hour {
+				t.Errorf("valid for %s, want one year", got)
+			}
+			if alg := pki.Algorithm(c.PublicKey); alg != "ecdsa-p256" {
+				t.Errorf("key %s, want ecdsa-p256", alg)
+			}
+		})
+	}
+	for _, ca := range []string{"pki/ca.crt", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt"} {
+		c := certAt(t, as, ca)
+		if !c.IsCA || c.KeyUsage&x509.KeyUsageCertSign == 0 {
+			t.Errorf("%s is not a signing CA", ca)
+		}
+		if got := c.NotAfter.Sub(renderTime); got < 3649*24*time.Hour {
+			t.Errorf("%s valid for %s, want ten years", ca, got)
+		}
+	}
+}
+
+func sameStrings(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func TestRSAKeysWhenAsked(t *testing.T) {
+	src, _ := os.ReadFile("../examples/demo/cluster.hcl")
+	s := strings.Replace(string(src), `  controller "node1" {`, "  pki {\n    key_algorithm = \"rsa-2048\"\n  }\n  controller \"node1\" {", 1)
+	res := render(t, parseSpec(t, s), nil, renderTime)
+	for _, p := range []string{"pki/ca.crt", "pki/apiserver.crt", "pki/etcd/node1/peer.crt"} {
+		if alg := pki.Algorithm(certAt(t, res.Assets, p).PublicKey); alg != "rsa-2048" {
+			t.Errorf("%s key is %s, want rsa-2048", p, alg)
+		}
+	}
+}
+
+func TestReRenderKeepsCAAndRenewsWhatChanged(t *testing.T) {
+	src, _ := os.ReadFile("../examples/demo/cluster.hcl")
+	c := parseSpec(t, string(src))
+	first := render(t, c, nil, renderTime)
+	prev := toFS(first.Assets)
+
+	t.Run("a renamed machine re-issues only what names it", func(t *testing.T) {
+		s := strings.Replace(string(src), `domain = "node3.example.com"`, `domain = "node3.lab.example.com"`, 1)
+		res := render(t, parseSpec(t, s), prev, renderTime)
+		var changed []string
+		for _, ch := range res.Changes {
+			changed = append(changed, ch.Path)
+		}
+		slices.Sort(changed)
+		want := []string{"pki/apiserver.crt", "pki/etcd/node3/peer.crt", "pki/etcd/node3/server.crt"}
+		if !slices.Equal(changed, want) {
+			t.Fatalf("changed %v, want %v", changed, want)
+		}
+		for _, p := range []string{"pki/ca.crt", "pki/ca.key", "pki/apiserver.key", "ignition/node4.ign", "pki/etcd/node1/server.crt"} {
+			if string(res.Assets.Get(p).Data) != string(first.Assets.Get(p).Data) {
+				t.Errorf("%s changed", p)
+			}
+		}
+	})
+	t.Run("certificates inside the renewal window are renewed by the same CA", func(t *testing.T) {
+		later := renderTime.Add(340 * 24 * time.Hour)
+		res := render(t, c, prev, later)
+		if len(res.Changes) == 0 {
+			t.Fatal("nothing renewed 25 days before expiry")
+		}
+		for _, ch := range res.Changes {
+			if !strings.Contains(ch.Reason, "renewal window") {
+				t.Errorf("%s: %s", ch.Path, ch.Reason)
+			}
+		}
+		if string(res.Assets.Get("pki/ca.crt").Data) != string(first.Assets.Get("pki/ca.crt").Data) {
+			t.Error("the CA changed")
+		}
+		ca := certAt(t, res.Assets, "pki/ca.crt")
+		renewed := certAt(t, res.Assets, "pki/apiserver.crt")
+		if err := renewed.CheckSignatureFrom(ca); err != nil || !renewed.NotAfter.After(later.Add(300*24*time.Hour)) {
+			t.Errorf("apiserver certificate not renewed under the same CA: %v, expires %s", err, renewed.NotAfter)
+		}
+		if string(res.Assets.Get("pki/apiserver.key").Data) != string(first.Assets.Get("pki/apiserver.key").Data) {
+			t.Error("renewal replaced the key")
+		}
+	})
+	t.Run("a CA key without its certificate is refused", func(t *testing.T) {
+		broken := toFS(first.Assets)
+		delete(broken, "pki/etcd/ca.crt")
+		_, err := Render(c, Options{Now: renderTime, Existing: broken})
+		if err == nil || !strings.Contains(err.Error(), "pki/etcd/ca.crt is missing") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a different CA algorithm is refused", func(t *testing.T) {
+		s := strings.Replace(string(src), `  controller "node1" {`, "  pki {\n    key_algorithm = \"rsa-2048\"\n  }\n  controller \"node1\" {", 1)
+		_, err := Render(parseSpec(t, s), Options{Now: renderTime, Existing: prev})
+		if err == nil || !strings.Contains(err.Error(), "never replaces a CA") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestIgnitionParsesAndPlacesFiles(t *testing.T) {
+	for _, os := range []string{"flatcar", "fcos"} {
+		t.Run(os, func(t *testing.T) {
+			src, _ := readFile("../examples/demo/cluster.hcl")
+			s := strings.Replace(src, `os                  = "flatcar"`, fmt.Sprintf("os = %q", os), 1)
+			res := render(t, parseSpec(t, s), nil, renderTime)
+			for _, a := range res.Assets.Files {
+				if a.Kind != KindIgnition {
+					continue
+				}
+				cfg, rep, err := ign.Parse(a.Data)
+				if err != nil || len(rep.Entries) > 0 {
+					t.Fatalf("%s: %v %s", a.Path, err, rep.String())
+				}
+				files := map[string]int{}
+				for _, f := range cfg.Storage.Files {
+					files[f.Path] = *f.Mode
+				}
+				wantFiles := map[string]int{"/etc/hostname": 0o644, "/etc/kubernetes/pki/ca.crt": 0o644,
+					HostBootstrapKubeletConf: 0o600, HostKubeletConfig: 0o644, HostFetchScript: 0o755}
+				if a.Role == "controller" {
+					wantFiles[path.Join(HostPKIDir, CAKey)] = 0o600
+					wantFiles[path.Join(HostPKIDir, EtcdPeerKey)] = 0o600
+					wantFiles[HostEtcdConfig] = 0o644
+					wantFiles[path.Join(HostStaticPodDir, "kube-apiserver.yaml")] = 0o644
+				}
+				for p, mode := range wantFiles {
+					if got, ok := files[p]; !ok || got != mode {
+						t.Errorf("%s: %s mode %o present=%v, want %o", a.Path, p, got, ok, mode)
+					}
+				}
+				if a.Role == "worker" {
+					for p := range files {
+						if strings.HasSuffix(p, ".key") {
+							t.Errorf("%s: worker gets private key %s", a.Path, p)
+						}
+					}
+				}
+				units := map[string]bool{}
+				for _, u := range cfg.Systemd.Units {
+					units[u.Name] = u.Enabled != nil && *u.Enabled
+				}
+				if !units["kubelet.service"] || (a.Role == "controller") != units["etcd.service"] {
+					t.Errorf("%s: units %v", a.Path, units)
+				}
+			}
+		})
+	}
+}
+
+func readFile(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}
+
+func TestLoopbackClusterRenders(t *testing.T) {
+	res := render(t, parseSpec(t, `cluster "local" {
+  api_server = "https://127.0.0.11:6443"
+  controller "c1" { ip = "127.0.0.11" }
+  worker "w1" { ip = "127.0.0.21" }
+}`), nil, renderTime)
+	if certAt(t, res.Assets, "pki/etcd/c1/server.crt").IPAddresses[0].String() != "127.0.0.11" {
+		t.Error("etcd certificate lacks the loopback address")
+	}
+}
