@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "github.com/liftoff-k8s/liftoff/platforms/aws"
 	_ "github.com/liftoff-k8s/liftoff/platforms/matchbox"
 )

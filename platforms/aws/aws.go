@@ -1,0 +1,199 @@
+// Package aws renders a cluster for EC2. A machine's full Ignition config holds its TLS material and
+// is far larger than the 16 KiB EC2 allows as user data, so each full config becomes an object to
+// upload to S3, and the machine's launch-template user data is a pointer config that replaces itself
+// with that object, verified by its sha512. The hash doubles as the config's fingerprint: when a
+// config changes, so does its user data, and with it the launch template that boots the machine.
+//
+// Controllers keep etcd's data on an EBS volume that outlives the instance: their configs format the
+// volume only when it is blank and mount it at etcd's data directory before etcd starts.
+package aws
+
+import (
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"runtime"
+	"sync"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/platforms"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Asset kinds of the AWS platform.
+const (
+	// KindIgnitionObject is a full Ignition config to upload to the bucket.
+	KindIgnitionObject generator.Kind = "aws-ignition-object"
+	// KindUserData is a launch template's user data: a pointer config.
+	KindUserData generator.Kind = "user-data"
+	// KindManifest lists every machine's object, user data and settings for Terraform.
+	KindManifest generator.Kind = "aws-manifest"
+)
+
+// Paths in the output directory.
+const (
+	Dir          = "aws"
+	ManifestPath = "aws/cluster.json"
+)
+
+// MaxUserData is EC2's limit on raw user data.
+const MaxUserData = 16384
+
+// Adapter is the AWS platform.
+type Adapter struct{}
+
+func init() { platforms.Register(Adapter{}) }
+
+// Kind is "aws".
+func (Adapter) Kind() string { return spec.PlatformAWS }
+
+// Manifest is aws/cluster.json: what the Terraform configuration needs to create the machines.
+type Manifest struct {
+	Cluster     string             `json:"cluster"`
+	Region      string             `json:"region"`
+	Bucket      string             `json:"bucket"`
+	AMI         string             `json:"ami,omitempty"`
+	Controllers map[string]Machine `json:"controllers"`
+	Workers     map[string]Machine `json:"workers"`
+}
+
+// Machine is one machine's entry in the manifest.
+type Machine struct {
+	IP           string `json:"ip"`
+	InstanceType string `json:"instance_type"`
+	// UserData is the path of the pointer config (relative to the output directory).
+	UserData string `json:"user_data"`
+	// Object is the path of the full config and ObjectKey its key in the bucket.
+	Object    string `json:"object"`
+	ObjectKey string `json:"object_key"`
+	// ConfigSHA512 is the full config's hash (hex), which the pointer config verifies.
+	ConfigSHA512 string      `json:"config_sha512"`
+	EtcdVolume   *EtcdVolume `json:"etcd_volume,omitempty"`
+}
+
+// EtcdVolume is a controller's etcd data volume.
+type EtcdVolume struct {
+	ID     string `json:"id,omitempty"`
+	Device string `json:"device"`
+	Size   int    `json:"size"`
+}
+
+// Render writes each machine's full config object and pointer user data, and the manifest.
+func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+	configs, err := platforms.MachineIgnition(c, a)
+	if err != nil {
+		return nil, err
+	}
+	s := settingsOf(c)
+	header := platforms.ButaneHeader(c)
+	nodes := c.Machines()
+	type rendered struct {
+		object, userData []byte
+		entry            Machine
+	}
+	out := make([]rendered, len(nodes))
+	errs := make([]error, len(nodes))
+	// Each machine's pointer config is its own Butane translation: spread them over the CPUs.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				n := nodes[i]
+				entry := Machine{IP: n.IP, InstanceType: s.types[n.Role]}
+				object := configs[n.Name].Data
+				if n.Role == spec.RoleController {
+					entry.EtcdVolume = &EtcdVolume{ID: s.EtcdVolumeIDs[n.Name], Device: s.etcdDevice(n.Name), Size: s.size}
+					object, errs[i] = platforms.Merge(object, etcdVolumeSnippet(header, entry.EtcdVolume.Device))
+					if errs[i] != nil {
+						errs[i] = fmt.Errorf("etcd volume of %s: %w", n.Name, errs[i])
+						continue
+					}
+				}
+				sum := sha512.Sum512(object)
+				entry.ConfigSHA512 = hex.EncodeToString(sum[:])
+				entry.ObjectKey = s.prefix + "/" + n.Name + ".ign"
+				entry.Object = path.Join(Dir, "ignition", n.Name+".ign")
+				entry.UserData = path.Join(Dir, "user-data", n.Name+".ign")
+				userData, err := platforms.Translate(pointerConfig(header, s.base+"/"+n.Name+".ign", entry.ConfigSHA512))
+				if err == nil && len(userData) > MaxUserData {
+					err = fmt.Errorf("user data is %d bytes, more than EC2's %d", len(userData), MaxUserData)
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("user data of %s: %w", n.Name, err)
+					continue
+				}
+				out[i] = rendered{object: object, userData: userData, entry: entry}
+			}
+		}()
+	}
+	for i := range nodes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	m := Manifest{Cluster: c.Name, Region: s.Region, Bucket: s.Bucket, AMI: s.AMI, Controllers: map[string]Machine{}, Workers: map[string]Machine{}}
+	files := make([]generator.Asset, 0, 2*len(nodes)+1)
+	for i, n := range nodes {
+		r := out[i]
+		if n.Role == spec.RoleController {
+			m.Controllers[n.Name] = r.entry
+		} else {
+			m.Workers[n.Name] = r.entry
+		}
+		files = append(files,
+			generator.Asset{Path: r.entry.Object, Kind: KindIgnitionObject, Node: n.Name, Role: n.Role, Mode: 0o600, Data: r.object},
+			generator.Asset{Path: r.entry.UserData, Kind: KindUserData, Node: n.Name, Role: n.Role, Mode: 0o644, Data: r.userData},
+		)
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(files, generator.Asset{Path: ManifestPath, Kind: KindManifest, Mode: 0o644, Data: append(manifest, '\n')}), nil
+}
+
+// pointerConfig is the user data of a machine: replace this config with the one at source, if its
+// sha512 matches.
+func pointerConfig(header, source, sha512hex string) string {
+	return header + fmt.Sprintf(`ignition:
+  config:
+    replace:
+      source: %s
+      verification:
+        hash: sha512-%s
+`, source, sha512hex)
+}
+
+// etcdVolumeSnippet formats a controller's etcd volume if it is blank (an existing ext4 file system
+// labelled etcd is kept with its data), mounts it at etcd's data directory, and makes etcd wait for
+// the mount.
+func etcdVolumeSnippet(header, device string) string {
+	return header + fmt.Sprintf(`storage:
+  filesystems:
+    - device: %[1]s
+      format: ext4
+      label: etcd
+      wipe_filesystem: false
+      path: %[2]s
+      with_mount_unit: true
+systemd:
+  units:
+    - name: etcd.service
+      dropins:
+        - name: 10-liftoff-etcd-volume.conf
+          contents: |
+            [Unit]
+            RequiresMountsFor=%[2]s
+`, device, generator.HostEtcdDataDir)
+}

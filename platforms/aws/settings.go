@@ -1,0 +1,185 @@
+package aws
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Defaults of the platform block.
+const (
+	DefaultEtcdVolumeSize = 20 // GiB
+	defaultInstanceAMD64  = "m6i.large"
+	defaultInstanceARM64  = "m7g.large"
+)
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$`)
+	amiRE    = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	volumeRE = regexp.MustCompile(`^vol-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	// instanceTypeRE is FAMILY.SIZE: a family with a generation digit (m6i, c7gn, u-6tb1) and a size.
+	instanceTypeRE = regexp.MustCompile(`^([a-z][a-z0-9-]*?)(\d+)([a-z0-9-]*)\.(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$`)
+	bucketRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	prefixRE       = regexp.MustCompile(`^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$`)
+	deviceRE       = regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`)
+)
+
+// settings are the platform block with defaults applied.
+type settings struct {
+	*spec.AWSPlatform
+	prefix string
+	base   string // where user data points: s3://BUCKET/PREFIX or CONFIG_BASE_URL/PREFIX
+	size   int
+	types  map[string]string // role -> instance type
+}
+
+func settingsOf(c *spec.Cluster) settings {
+	p := c.Platform.AWS
+	s := settings{AWSPlatform: p, prefix: strings.Trim(p.Prefix, "/"), size: p.EtcdVolumeSize}
+	if s.prefix == "" {
+		s.prefix = c.Name
+	}
+	if s.size == 0 {
+		s.size = DefaultEtcdVolumeSize
+	}
+	def := defaultInstanceAMD64
+	if c.Arch == "arm64" {
+		def = defaultInstanceARM64
+	}
+	s.types = map[string]string{spec.RoleController: p.ControllerInstanceType, spec.RoleWorker: p.WorkerInstanceType}
+	for role, t := range s.types {
+		if t == "" {
+			s.types[role] = def
+		}
+	}
+	s.base = "s3://" + p.Bucket + "/" + s.prefix
+	if p.ConfigBaseURL != "" {
+		s.base = strings.TrimSuffix(p.ConfigBaseURL, "/") + "/" + s.prefix
+	}
+	return s
+}
+
+// etcdDevice is where a controller's etcd volume appears: on Nitro instances an EBS volume is an
+// NVMe device whose by-id name carries the volume ID without its dash.
+func (s settings) etcdDevice(controller string) string {
+	if id := s.EtcdVolumeIDs[controller]; id != "" {
+		return "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_" + strings.ReplaceAll(id, "-", "")
+	}
+	return s.EtcdVolumeDevice
+}
+
+func field(setting string) string { return spec.PlatformField(spec.PlatformAWS, setting) }
+
+// Validate checks the AWS settings: names AWS would refuse, instance types of the wrong format or
+// architecture, and an etcd volume for every controller.
+func (Adapter) Validate(c *spec.Cluster) spec.Problems {
+	var ps spec.Problems
+	add := func(field, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	}
+	s := settingsOf(c)
+
+	if !regionRE.MatchString(s.Region) {
+		add(field("region"), "Invalid AWS region", "%q is not a region name like eu-central-1", s.Region)
+	}
+	if why := bucketProblem(s.Bucket); why != "" {
+		add(field("bucket"), "Invalid S3 bucket name", "%q: %s", s.Bucket, why)
+	}
+	if s.Prefix != "" && !prefixRE.MatchString(strings.Trim(s.Prefix, "/")) {
+		add(field("prefix"), "Invalid key prefix", "%q must be S3 key segments of letters, digits and !_.*'()- separated by single slashes", s.Prefix)
+	}
+	if s.ConfigBaseURL != "" {
+		if u, err := url.Parse(s.ConfigBaseURL); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			add(field("config_base_url"), "Invalid config URL", "%q must be an https:// URL without query, which serves the bucket's objects", s.ConfigBaseURL)
+		}
+	}
+	if s.AMI != "" && !amiRE.MatchString(s.AMI) {
+		add(field("ami"), "Invalid AMI ID", "%q is not an image ID like ami-0123456789abcdef0", s.AMI)
+	}
+	for _, f := range []struct{ setting, role string }{{"controller_instance_type", spec.RoleController}, {"worker_instance_type", spec.RoleWorker}} {
+		t := s.types[f.role]
+		m := instanceTypeRE.FindStringSubmatch(t)
+		if m == nil {
+			add(field(f.setting), "Invalid instance type", "%q is not an EC2 instance type like m6i.large (FAMILY.SIZE)", t)
+			continue
+		}
+		if graviton := m[1] == "a" && m[2] == "1" || strings.Contains(m[3], "g"); graviton != (c.Arch == "arm64") {
+			want := "an x86_64 type such as m6i.large"
+			if c.Arch == "arm64" {
+				want = "a Graviton type such as m7g.large"
+			}
+			add(field(f.setting), "Instance type of another architecture", "%q does not run %s machines; use %s", t, c.Arch, want)
+		}
+	}
+
+	switch {
+	case len(s.EtcdVolumeIDs) > 0 && s.EtcdVolumeDevice != "":
+		add(field("etcd_volume_device"), "Two ways to find the etcd volume", "set etcd_volume_ids or etcd_volume_device, not both")
+	case len(s.EtcdVolumeIDs) == 0 && s.EtcdVolumeDevice == "":
+		add(field("etcd_volume_ids"), "Missing etcd volumes",
+			"controllers keep etcd's data on an EBS volume: set etcd_volume_ids = { %s = \"vol-...\" } for every controller, or etcd_volume_device", c.Controllers[0].Name)
+	case s.EtcdVolumeDevice != "" && !deviceRE.MatchString(s.EtcdVolumeDevice):
+		add(field("etcd_volume_device"), "Invalid device", "%q must be a device path like /dev/xvdf", s.EtcdVolumeDevice)
+	case len(s.EtcdVolumeIDs) > 0:
+		controllers := map[string]bool{}
+		seen := map[string]string{}
+		for _, n := range c.Controllers {
+			controllers[n.Name] = true
+			if s.EtcdVolumeIDs[n.Name] == "" {
+				add(field("etcd_volume_ids"), "Missing etcd volume", "controller %s has no volume in etcd_volume_ids", n.Name)
+			}
+		}
+		names := make([]string, 0, len(s.EtcdVolumeIDs))
+		for name := range s.EtcdVolumeIDs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			id, f := s.EtcdVolumeIDs[name], fmt.Sprintf("%s[%q]", field("etcd_volume_ids"), name)
+			switch {
+			case !controllers[name]:
+				add(f, "Volume for an unknown controller", "%q is not a controller of the spec", name)
+			case !volumeRE.MatchString(id):
+				add(f, "Invalid EBS volume ID", "%q is not a volume ID like vol-0123456789abcdef0", id)
+			case seen[id] != "":
+				add(f, "Volume shared by two controllers", "%s is also the volume of %s", id, seen[id])
+			default:
+				seen[id] = name
+			}
+		}
+	}
+	if s.size < 1 || s.size > 16384 {
+		add(field("etcd_volume_size"), "Invalid volume size", "%d GiB: an EBS volume holds 1 to 16384 GiB", s.size)
+	}
+	return ps
+}
+
+// bucketProblem says why AWS would refuse a general purpose bucket name, or returns "".
+func bucketProblem(b string) string {
+	switch {
+	case len(b) < 3 || len(b) > 63:
+		return "a bucket name has 3 to 63 characters"
+	case !bucketRE.MatchString(b):
+		return "a bucket name has only lowercase letters, digits, dots and hyphens, and starts and ends with a letter or digit"
+	case strings.Contains(b, ".."):
+		return "a bucket name has no two adjacent dots"
+	case net.ParseIP(b) != nil:
+		return "a bucket name is not an IP address"
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(b, p) {
+			return "a bucket name does not start with " + p
+		}
+	}
+	for _, suffix := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(b, suffix) {
+			return "a bucket name does not end with " + suffix
+		}
+	}
+	return ""
+}
