@@ -1,0 +1,293 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"sort"
+	"testing/fstest"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// keyKinds are the assets that make up a cluster's key material: what a later render must be given
+// (as Options.Existing) so that it reuses rather than regenerates.
+var keyKinds = map[generator.Kind]bool{
+	generator.KindCertificate:    true,
+	generator.KindPrivateKey:     true,
+	generator.KindPublicKey:      true,
+	generator.KindBootstrapToken: true,
+}
+
+// generatorKinds are the kinds the generator itself renders; any other kind comes from a platform
+// adapter and is exported in platform_assets.
+var generatorKinds = map[generator.Kind]bool{
+	generator.KindIgnition:       true,
+	generator.KindCertificate:    true,
+	generator.KindPrivateKey:     true,
+	generator.KindPublicKey:      true,
+	generator.KindKubeconfig:     true,
+	generator.KindManifest:       true,
+	generator.KindStaticPod:      true,
+	generator.KindBootstrapToken: true,
+}
+
+var (
+	adminKubeconfigPath = path.Join(generator.OutAuthDir, "admin.conf")
+	caCertificatePath   = path.Join(generator.OutPKIDir, generator.CACert)
+)
+
+// rendered is what liftoff_cluster exports from a render, in plain Go values: built from a fresh
+// render's assets or from the state of an earlier one, so the two can be compared.
+type rendered struct {
+	ignition        map[string]string // by machine name
+	adminKubeconfig string
+	caCertificate   string
+	certificates    []certificateInfo
+	index           map[string]generator.IndexEntry // by path
+	platform        map[string]string               // by path
+	keys            map[string]string               // by path
+}
+
+type certificateInfo struct {
+	Path, Subject, NotAfter string
+}
+
+// renderedOf sorts a render's assets into what liftoff_cluster exports.
+func renderedOf(assets *generator.Assets) (*rendered, error) {
+	r := &rendered{
+		ignition: map[string]string{},
+		index:    map[string]generator.IndexEntry{},
+		platform: map[string]string{},
+		keys:     map[string]string{},
+	}
+	for _, e := range assets.Index().Assets {
+		r.index[e.Path] = e
+	}
+	for _, a := range assets.Files {
+		switch {
+		case a.Kind == generator.KindIgnition && a.Node != "":
+			r.ignition[a.Node] = string(a.Data)
+		case a.Path == adminKubeconfigPath:
+			r.adminKubeconfig = string(a.Data)
+		case !generatorKinds[a.Kind]:
+			r.platform[a.Path] = string(a.Data)
+		}
+		if a.Path == caCertificatePath {
+			r.caCertificate = string(a.Data)
+		}
+		if keyKinds[a.Kind] {
+			r.keys[a.Path] = string(a.Data)
+		}
+	}
+	certs, err := generator.Certificates(assets.Files)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		r.certificates = append(r.certificates, certificateInfo{c.Path, c.Subject, c.NotAfter.UTC().Format(time.RFC3339)})
+	}
+	if r.caCertificate == "" || r.adminKubeconfig == "" {
+		return nil, fmt.Errorf("the render has no %s or %s", caCertificatePath, adminKubeconfigPath)
+	}
+	return r, nil
+}
+
+// renderedFromState reads the outputs of the previous apply back from state.
+func renderedFromState(ctx context.Context, o *clusterOutputs) (*rendered, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	strMap := func(m types.Map) map[string]string {
+		out := map[string]string{}
+		if !m.IsNull() && !m.IsUnknown() {
+			diags.Append(m.ElementsAs(ctx, &out, false)...)
+		}
+		return out
+	}
+	r := &rendered{
+		ignition:        strMap(o.Ignition),
+		adminKubeconfig: o.AdminKubeconfig.ValueString(),
+		caCertificate:   o.CACertificate.ValueString(),
+		index:           map[string]generator.IndexEntry{},
+		platform:        strMap(o.PlatformAssets),
+		keys:            strMap(o.KeyMaterial),
+	}
+	if !o.Assets.IsNull() && !o.Assets.IsUnknown() {
+		assets := map[string]assetModel{}
+		diags.Append(o.Assets.ElementsAs(ctx, &assets, false)...)
+		for p, a := range assets {
+			r.index[p] = generator.IndexEntry{Path: p, Kind: generator.Kind(a.Kind.ValueString()),
+				Node: a.Node.ValueString(), Role: a.Role.ValueString(), SHA256: a.SHA256.ValueString()}
+		}
+	}
+	if !o.Certificates.IsNull() && !o.Certificates.IsUnknown() {
+		var certs []certificateModel
+		diags.Append(o.Certificates.ElementsAs(ctx, &certs, false)...)
+		for _, c := range certs {
+			r.certificates = append(r.certificates, certificateInfo{c.Path.ValueString(), c.Subject.ValueString(), c.NotAfter.ValueString()})
+		}
+	}
+	return r, diags
+}
+
+// storedCertificates parses the certificates among the key material.
+func (r *rendered) storedCertificates() ([]generator.Certificate, error) {
+	var files []generator.Asset
+	for p, data := range r.keys {
+		if r.index[p].Kind == generator.KindCertificate {
+			files = append(files, generator.Asset{Path: p, Kind: generator.KindCertificate, Data: []byte(data)})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return generator.Certificates(files)
+}
+
+// keyFS is stored key material as the output directory a render reuses.
+func keyFS(keys map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for p, data := range keys {
+		fsys[p] = &fstest.MapFile{Data: []byte(data), Mode: 0o600}
+	}
+	return fsys
+}
+
+// isWorkerAsset reports whether an asset belongs to one worker alone.
+func isWorkerAsset(e generator.IndexEntry) bool { return e.Role == spec.RoleWorker && e.Node != "" }
+
+func (r *rendered) clone() *rendered {
+	out := *r
+	out.ignition = maps.Clone(r.ignition)
+	out.index = maps.Clone(r.index)
+	out.platform = maps.Clone(r.platform)
+	return &out
+}
+
+// dropWorkers removes the named workers' assets.
+func (r *rendered) dropWorkers(names map[string]bool) {
+	for p, e := range r.index {
+		if isWorkerAsset(e) && names[e.Node] {
+			delete(r.index, p)
+			delete(r.platform, p)
+		}
+	}
+	for n := range names {
+		delete(r.ignition, n)
+	}
+}
+
+// addWorkers copies the named workers' assets from part.
+func (r *rendered) addWorkers(part *rendered, names map[string]bool) {
+	for p, e := range part.index {
+		if isWorkerAsset(e) && names[e.Node] {
+			r.index[p] = e
+			if data, ok := part.platform[p]; ok {
+				r.platform[p] = data
+			}
+		}
+	}
+	for n := range names {
+		if ign, ok := part.ignition[n]; ok {
+			r.ignition[n] = ign
+		}
+	}
+}
+
+// sameBeyondWorkers reports whether r and other have the same assets once every worker's own
+// assets are set aside: the cluster-wide files and the controllers'.
+func (r *rendered) sameBeyondWorkers(other *rendered) bool {
+	count := 0
+	for p, e := range r.index {
+		if isWorkerAsset(e) {
+			continue
+		}
+		if other.index[p] != e {
+			return false
+		}
+		count++
+	}
+	for _, e := range other.index {
+		if !isWorkerAsset(e) {
+			count--
+		}
+	}
+	return count == 0
+}
+
+// outputs turns a render into attribute values. With uncertain set, the render created or re-issued
+// key material that the apply will issue afresh (signatures differ each time), so every value that
+// differs from before is unknown in the plan; a value equal to before stays known, and so do all
+// values when nothing was issued, which is why a plan names exactly what changes.
+func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if before == nil {
+		before = &rendered{}
+	}
+	str := func(now, was string) types.String {
+		if uncertain && now != was {
+			return types.StringUnknown()
+		}
+		return types.StringValue(now)
+	}
+	strMap := func(now, was map[string]string) types.Map {
+		elems := make(map[string]attr.Value, len(now))
+		for k, v := range now {
+			elems[k] = str(v, was[k])
+		}
+		m, d := types.MapValue(types.StringType, elems)
+		diags.Append(d...)
+		return m
+	}
+	var o clusterOutputs
+	o.Ignition = strMap(r.ignition, before.ignition)
+	o.KeyMaterial = strMap(r.keys, before.keys)
+	o.PlatformAssets = strMap(r.platform, before.platform)
+	o.AdminKubeconfig = str(r.adminKubeconfig, before.adminKubeconfig)
+	o.CACertificate = str(r.caCertificate, before.caCertificate)
+
+	certs := make([]attr.Value, 0, len(r.certificates))
+	for _, c := range r.certificates {
+		notAfter := types.StringValue(c.NotAfter)
+		if uncertain && r.keys[c.Path] != before.keys[c.Path] {
+			notAfter = types.StringUnknown()
+		}
+		v, d := types.ObjectValue(certificateType.AttrTypes, map[string]attr.Value{
+			"path": types.StringValue(c.Path), "subject": types.StringValue(c.Subject), "not_after": notAfter,
+		})
+		diags.Append(d...)
+		certs = append(certs, v)
+	}
+	var d diag.Diagnostics
+	o.Certificates, d = types.ListValue(certificateType, certs)
+	diags.Append(d...)
+
+	assets := make(map[string]attr.Value, len(r.index))
+	for p, e := range r.index {
+		v, d := types.ObjectValue(assetType.AttrTypes, map[string]attr.Value{
+			"kind": types.StringValue(string(e.Kind)), "node": types.StringValue(e.Node),
+			"role": types.StringValue(e.Role), "sha256": str(e.SHA256, before.index[p].SHA256),
+		})
+		diags.Append(d...)
+		assets[p] = v
+	}
+	o.Assets, d = types.MapValue(assetType, assets)
+	diags.Append(d...)
+	return o, diags
+}
+
+// indexOf rebuilds an output directory's index from the assets attribute.
+func indexOf(ctx context.Context, assets types.Map) (generator.Index, diag.Diagnostics) {
+	byPath := map[string]assetModel{}
+	diags := assets.ElementsAs(ctx, &byPath, false)
+	var idx generator.Index
+	for p, a := range byPath {
+		idx.Assets = append(idx.Assets, generator.IndexEntry{Path: p, Kind: generator.Kind(a.Kind.ValueString()),
+			Node: a.Node.ValueString(), Role: a.Role.ValueString(), SHA256: a.SHA256.ValueString()})
+	}
+	return idx, diags
+}

@@ -1,0 +1,237 @@
+package provider
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// specOf builds the spec the arguments describe. Every argument must be known.
+func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	strs := func(l types.List) []string {
+		if l.IsNull() {
+			return nil
+		}
+		var out []string
+		diags.Append(l.ElementsAs(ctx, &out, false)...)
+		return out
+	}
+	labels := func(mp types.Map) map[string]string {
+		if mp.IsNull() {
+			return nil
+		}
+		out := map[string]string{}
+		diags.Append(mp.ElementsAs(ctx, &out, false)...)
+		return out
+	}
+	object := func(o types.Object, target any) bool {
+		if o.IsNull() {
+			return false
+		}
+		diags.Append(o.As(ctx, target, basetypes.ObjectAsOptions{})...)
+		return true
+	}
+
+	c := &spec.Cluster{
+		Name:                 m.Name.ValueString(),
+		KubernetesVersion:    m.KubernetesVersion.ValueString(),
+		OS:                   m.OS.ValueString(),
+		ControlPlane:         m.ControlPlane.ValueString(),
+		APIServer:            m.APIServer.ValueString(),
+		PodCIDR:              m.PodCIDR.ValueString(),
+		ServiceCIDR:          m.ServiceCIDR.ValueString(),
+		HostCIDRs:            strs(m.HostCIDRs),
+		ClusterDomain:        m.ClusterDomain.ValueString(),
+		Networking:           m.Networking.ValueString(),
+		SSHAuthorizedKeys:    strs(m.SSHAuthorizedKeys),
+		AllowEvenControllers: m.AllowEvenControllers.ValueBool(),
+		Arch:                 m.Arch.ValueString(),
+	}
+	c.PKI = &spec.PKI{RenewBefore: m.RenewBefore.ValueString()}
+	var p pkiModel
+	if object(m.PKI, &p) {
+		c.PKI.KeyAlgorithm = p.KeyAlgorithm.ValueString()
+		c.PKI.CAValidity = p.CAValidity.ValueString()
+		c.PKI.CertValidity = p.CertValidity.ValueString()
+		c.PKI.ExtraSANs = strs(p.ExtraSANs)
+	}
+	var img imagesModel
+	if object(m.Images, &img) {
+		c.Images = &spec.Images{
+			KubeAPIServer:         img.KubeAPIServer.ValueString(),
+			KubeControllerManager: img.KubeControllerManager.ValueString(),
+			KubeScheduler:         img.KubeScheduler.ValueString(),
+			KubeProxy:             img.KubeProxy.ValueString(),
+			CoreDNS:               img.CoreDNS.ValueString(),
+			Flannel:               img.Flannel.ValueString(),
+			FlannelCNIPlugin:      img.FlannelCNIPlugin.ValueString(),
+			Pause:                 img.Pause.ValueString(),
+			Liftoff:               img.Liftoff.ValueString(),
+		}
+	}
+	program := func(o types.Object) *spec.Program {
+		var pm programModel
+		if !object(o, &pm) {
+			return nil
+		}
+		return &spec.Program{Delivery: pm.Delivery.ValueString(), Version: pm.Version.ValueString(),
+			URL: pm.URL.ValueString(), SHA512: pm.SHA512.ValueString(), Image: pm.Image.ValueString()}
+	}
+	c.Kubelet = program(m.Kubelet)
+	c.Etcd = program(m.Etcd)
+	role := func(o types.Object) *spec.RoleDefaults {
+		var rm roleDefaultsModel
+		if !object(o, &rm) {
+			return nil
+		}
+		return &spec.RoleDefaults{Labels: labels(rm.Labels), Taints: strs(rm.Taints), Snippets: strs(rm.Snippets)}
+	}
+	c.ControllerDefaults = role(m.ControllerDefaults)
+	c.WorkerDefaults = role(m.WorkerDefaults)
+	machines := func(mp types.Map, role string) []spec.Node {
+		if mp.IsNull() {
+			return nil
+		}
+		byName := map[string]machineModel{}
+		diags.Append(mp.ElementsAs(ctx, &byName, false)...)
+		names := make([]string, 0, len(byName))
+		for n := range byName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		out := make([]spec.Node, 0, len(names))
+		for _, n := range names {
+			mm := byName[n]
+			out = append(out, spec.Node{Name: n, Role: role, IP: mm.IP.ValueString(), MAC: mm.MAC.ValueString(),
+				Domain: mm.Domain.ValueString(), Labels: labels(mm.Labels), Taints: strs(mm.Taints),
+				Snippets: strs(mm.Snippets), InstallDisk: mm.InstallDisk.ValueString()})
+		}
+		return out
+	}
+	c.Controllers = machines(m.Controllers, spec.RoleController)
+	c.Workers = machines(m.Workers, spec.RoleWorker)
+	return c, diags
+}
+
+// completeSpec builds and validates the spec. Problems become errors on the attributes they are
+// about, with the summary and detail the CLI prints for them.
+func completeSpec(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnostics) {
+	c, diags := specOf(ctx, m)
+	if diags.HasError() {
+		return nil, diags
+	}
+	full, err := spec.Complete(c)
+	if inv, ok := spec.AsInvalid(err); ok {
+		for i, d := range inv.Problems.Diagnostics(inv.Cluster) {
+			diags.AddAttributeError(shownPath(attributePath(inv.Problems[i], c)), d.Summary, d.Detail)
+		}
+		return nil, diags
+	}
+	if err != nil {
+		diags.AddError("Invalid cluster", err.Error())
+		return nil, diags
+	}
+	return full, diags
+}
+
+// specSections maps the spec's block names to liftoff_cluster's attributes.
+var specSections = map[string]string{
+	"pki": "pki", "images": "images", "kubelet": "kubelet", "etcd": "etcd",
+	"controllers": "controller_defaults", "workers": "worker_defaults",
+}
+
+// attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",
+// "worker.node4.labels[\"zone\"]") into the path of the attribute the user wrote it in.
+func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
+	section, rest, _ := strings.Cut(p.Field, ".")
+	switch section {
+	case "cluster":
+		if rest == "" {
+			// Problems with the cluster as a whole: its name, or a missing controllers map.
+			if len(c.Controllers) == 0 && p.Summary == "No controllers" {
+				return path.Root("controllers")
+			}
+			return path.Root("name")
+		}
+		return steps(path.Empty(), rest)
+	case spec.RoleController, spec.RoleWorker:
+		root := path.Root(section + "s")
+		nodes := c.Controllers
+		if section == spec.RoleWorker {
+			nodes = c.Workers
+		}
+		// A name may hold dots when it is invalid, so match it against the machines rather than split.
+		best := ""
+		for _, n := range nodes {
+			if (rest == n.Name || strings.HasPrefix(rest, n.Name+".") || strings.HasPrefix(rest, n.Name+"[")) && len(n.Name) > len(best) {
+				best = n.Name
+			}
+		}
+		if best == "" {
+			return root
+		}
+		return steps(root.AtMapKey(best), strings.TrimPrefix(strings.TrimPrefix(rest, best), "."))
+	}
+	if p.Field == "pki.renew_before" {
+		return path.Root("renew_before")
+	}
+	if attr, ok := specSections[section]; ok {
+		return steps(path.Root(attr), rest)
+	}
+	return path.Empty()
+}
+
+// shownPath shortens p to what terraform can find in a configuration: it locates a top-level
+// argument and one element of it (a list item or map entry), but not an attribute inside a nested
+// object, for which it would point at the resource block instead. The detail still names the field.
+func shownPath(p path.Path) path.Path {
+	steps := p.Steps()
+	if len(steps) < 2 {
+		return p
+	}
+	short := path.Root(string(steps[0].(path.PathStepAttributeName)))
+	switch s := steps[1].(type) {
+	case path.PathStepElementKeyString:
+		return short.AtMapKey(string(s))
+	case path.PathStepElementKeyInt:
+		return short.AtListIndex(int(s))
+	}
+	return short
+}
+
+// steps appends "name", "name[3]" or "name[\"key\"]" to p.
+func steps(p path.Path, field string) path.Path {
+	if field == "" {
+		return p
+	}
+	name, index, _ := strings.Cut(field, "[")
+	if len(p.Steps()) == 0 {
+		p = path.Root(name)
+	} else {
+		p = p.AtName(name)
+	}
+	index = strings.TrimSuffix(index, "]")
+	switch {
+	case index == "":
+		return p
+	case strings.HasPrefix(index, `"`):
+		if key, err := strconv.Unquote(index); err == nil {
+			return p.AtMapKey(key)
+		}
+		return p
+	default:
+		if i, err := strconv.Atoi(index); err == nil {
+			return p.AtListIndex(i)
+		}
+		return p
+	}
+}

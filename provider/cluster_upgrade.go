@@ -1,0 +1,87 @@
+package provider
+
+import (
+	"context"
+	"maps"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
+
+// Schema version 0 kept controllers and workers as lists of objects with a name. A list position is
+// not an identity: removing the first worker shifted every later one, so plans showed changes to
+// machines that had none. Version 1 keys machines by name.
+
+type machineModelV0 struct {
+	Name types.String `tfsdk:"name"`
+	machineModel
+}
+
+type clusterModelV0 struct {
+	clusterArgs
+	Controllers types.List `tfsdk:"controllers"`
+	Workers     types.List `tfsdk:"workers"`
+	clusterOutputs
+}
+
+func clusterSchemaV0() *schema.Schema {
+	s := clusterSchema()
+	s.Version = 0
+	s.Attributes = maps.Clone(s.Attributes)
+	for _, role := range []string{"controller", "worker"} {
+		attrs := machineAttributes()
+		attrs["name"] = schema.StringAttribute{Required: true}
+		s.Attributes[role+"s"] = schema.ListNestedAttribute{
+			Required:     role == "controller",
+			Optional:     role != "controller",
+			NestedObject: schema.NestedAttributeObject{Attributes: attrs},
+		}
+	}
+	return &s
+}
+
+// UpgradeState moves older states to the current schema version.
+func (r *clusterResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return map[int64]resource.StateUpgrader{
+		0: {PriorSchema: clusterSchemaV0(), StateUpgrader: upgradeClusterV0},
+	}
+}
+
+func upgradeClusterV0(ctx context.Context, req resource.UpgradeStateRequest, resp *resource.UpgradeStateResponse) {
+	var old clusterModelV0
+	if resp.Diagnostics.Append(req.State.Get(ctx, &old)...); resp.Diagnostics.HasError() {
+		return
+	}
+	var diags diag.Diagnostics
+	next := clusterModel{clusterArgs: old.clusterArgs, clusterOutputs: old.clusterOutputs}
+	next.Controllers = machinesByName(ctx, old.Controllers, &diags)
+	next.Workers = machinesByName(ctx, old.Workers, &diags)
+	if resp.Diagnostics.Append(diags...); diags.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &next)...)
+}
+
+// machinesByName turns a version 0 machine list into a version 1 map keyed by name.
+func machinesByName(ctx context.Context, list types.List, diags *diag.Diagnostics) types.Map {
+	elem := clusterSchema().Attributes["controllers"].GetType().(types.MapType).ElemType
+	if list.IsNull() {
+		return types.MapNull(elem)
+	}
+	var machines []machineModelV0
+	if diags.Append(list.ElementsAs(ctx, &machines, false)...); diags.HasError() {
+		return types.MapNull(elem)
+	}
+	byName := make(map[string]attr.Value, len(machines))
+	for _, m := range machines {
+		v, d := types.ObjectValueFrom(ctx, elem.(types.ObjectType).AttrTypes, m.machineModel)
+		diags.Append(d...)
+		byName[m.Name.ValueString()] = v
+	}
+	out, d := types.MapValue(elem, byName)
+	diags.Append(d...)
+	return out
+}
