@@ -45,6 +45,11 @@ func Path(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return r.path(ctx, root, name)
+}
+
+// path is Path for one recipe and cache root.
+func (r *recipe) path(ctx context.Context, root, name string) (string, error) {
 	bin := binPath(root, r, name)
 	if isExecutable(bin) {
 		return bin, nil

@@ -45,7 +45,7 @@ func main() {
 			}
 			continue
 		}
-		fmt.Printf("%-24s %8s  %s\n", name, took, path)
+		fmt.Printf("%-28s %8s  %s\n", name, took, path)
 	}
 	fmt.Fprintf(os.Stderr, "liftoff-binaries: done in %s\n", time.Since(total).Round(100*time.Millisecond))
 	if failed > 0 {
