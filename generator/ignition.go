@@ -2,6 +2,7 @@ package generator
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -133,7 +134,9 @@ type machineRenderer struct {
 	pki      *ClusterPKI
 	files    map[string][]byte // rendered assets by output path, for placing on machines
 	roleBase map[string]igntypes.Config
-	snippets map[string][]igntypes.Config
+	// kubeletConfig is the KubeletConfiguration with kubeletAddressMark for the machine's address.
+	kubeletConfig string
+	snippets      map[string][]igntypes.Config
 }
 
 func (r *machineRenderer) roleData(role string) (any, error) {
@@ -235,19 +238,22 @@ func (r *machineRenderer) base(role string) (igntypes.Config, error) {
 		}
 		cfg = butane.Merge(cfg, sc)
 	}
+	if err := butane.Validate(cfg); err != nil {
+		return igntypes.Config{}, fmt.Errorf("%s config: %w", role, err)
+	}
 	r.roleBase[role] = cfg
 	return cfg, nil
 }
 
 // kubeletConfig is the machine's KubeletConfiguration: webhook authentication and authorization,
 // no anonymous access, rotating client certificates, serving only on the machine's own address.
-func kubeletConfig(d *Cluster, m Machine) ([]byte, error) {
+func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 	f := false
 	t := true
 	var readOnly int32
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta: metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
-		Address:  m.IP,
+		Address:  ip,
 		Authentication: kubeletv1beta1.KubeletAuthentication{
 			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &f},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &t},
@@ -258,7 +264,7 @@ func kubeletConfig(d *Cluster, m Machine) ([]byte, error) {
 		ClusterDNS:               []string{d.DNSServiceIP},
 		ClusterDomain:            d.ClusterDomain,
 		ContainerRuntimeEndpoint: ContainerdSocket,
-		HealthzBindAddress:       m.IP,
+		HealthzBindAddress:       ip,
 		ReadOnlyPort:             readOnly,
 		RotateCertificates:       true,
 		StaticPodPath:            HostStaticPodDir,
@@ -271,13 +277,14 @@ func kubeletConfig(d *Cluster, m Machine) ([]byte, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// kubeletAddressMark stands for a machine's address in the shared kubelet configuration.
+const kubeletAddressMark = "LIFTOFF-NODE-ADDRESS"
+
 // machineFiles are the files only this machine gets.
 func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
-	kc, err := kubeletConfig(r.d, m)
-	if err != nil {
-		return nil, err
-	}
-	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o644, Text: string(kc)}}
+	// Machines' kubelet configurations differ only in their address: marshal once, then fill it in.
+	kc := strings.ReplaceAll(r.kubeletConfig, kubeletAddressMark, m.IP)
+	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o644, Text: kc}}
 	if m.Role != spec.RoleController {
 		return files, nil
 	}
@@ -323,7 +330,10 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	return files, nil
 }
 
-// ignition renders one machine's Ignition config.
+// ignition renders one machine's Ignition config: the role's shared config, translated and checked
+// once per render, plus this machine's own files, plus its snippets. The machine's files are built
+// as Ignition types directly because this runs once per machine and Butane's YAML round trip would
+// dominate a thousand-machine render.
 func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 	base, err := r.base(m.Role)
 	if err != nil {
@@ -333,14 +343,18 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	variant, version := butane.Header(r.d.Spec.OS)
-	src, err := execute("machine.yaml.tmpl", map[string]any{"Variant": variant, "Version": version, "Machine": m, "Files": files})
-	if err != nil {
-		return nil, err
-	}
-	own, err := butane.Translate([]byte(src))
-	if err != nil {
-		return nil, fmt.Errorf("machine %s: %w", m.Name, err)
+	files = append([]hostFile{
+		{Path: "/etc/hostname", Mode: 0o644, Text: m.Name},
+		{Path: "/etc/kubernetes/kubelet.env", Mode: 0o644, Text: fmt.Sprintf("NODE_NAME=%s\nNODE_IP=%s\nNODE_LABELS=%s\nNODE_TAINTS=%s\n",
+			m.Name, m.IP, m.NodeLabels(), strings.Join(m.Taints, ","))},
+	}, files...)
+	own := igntypes.Config{Ignition: igntypes.Ignition{Version: base.Ignition.Version}}
+	for _, f := range files {
+		file, err := butane.File(f.Path, f.Mode, []byte(f.Text))
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %s: %w", m.Name, f.Path, err)
+		}
+		own.Storage.Files = append(own.Storage.Files, file)
 	}
 	cfg := butane.Merge(base, own)
 	for i, s := range node.Snippets {
@@ -350,7 +364,15 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 		}
 		cfg = butane.Merge(cfg, sc)
 	}
-	out, err := butane.Marshal(cfg)
+	// The role's config was checked once; this machine's own files are built from validated names
+	// and addresses at paths liftoff chooses, so the merge cannot conflict. A user's snippet can, so
+	// a machine with snippets gets the whole check. Tests parse every rendered config in full.
+	var out []byte
+	if len(node.Snippets) > 0 {
+		out, err = butane.Marshal(cfg)
+	} else {
+		out, err = json.Marshal(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
 	}

@@ -115,7 +115,11 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 	for _, a := range rendered.Files {
 		files[a.Path] = a.Data
 	}
-	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}}
+	kc, err := kubeletConfig(d, kubeletAddressMark)
+	if err != nil {
+		return nil, err
+	}
+	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, kubeletConfig: string(kc)}
 	// Role bases are shared; build them before the workers start.
 	for _, role := range []string{spec.RoleController, spec.RoleWorker} {
 		if _, err := r.base(role); err != nil {

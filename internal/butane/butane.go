@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"strings"
 
+	butaneutil "github.com/coreos/butane/base/util"
 	"github.com/coreos/butane/config"
 	"github.com/coreos/butane/config/common"
 	ign "github.com/coreos/ignition/v2/config/v3_4"
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+	ignvalidate "github.com/coreos/ignition/v2/config/validate"
 	"github.com/coreos/vcontext/report"
 
 	"github.com/liftoff-k8s/liftoff/internal/versions"
@@ -100,6 +102,31 @@ func Marshal(cfg igntypes.Config) ([]byte, error) {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// File is an Ignition file holding data, encoded the way Butane encodes inline contents (the
+// smallest of URL-escaped, base64 and gzip+base64). Files under 4 KiB are not compressed: gzip
+// costs more time than the bytes it saves are worth there.
+func File(path string, mode int, data []byte) (igntypes.File, error) {
+	uri, compression, err := butaneutil.MakeDataURL(data, nil, len(data) > 4096)
+	if err != nil {
+		return igntypes.File{}, err
+	}
+	f := igntypes.File{Node: igntypes.Node{Path: path, Overwrite: ptr(true)}}
+	f.Mode = &mode
+	f.Contents.Source = &uri
+	f.Contents.Compression = compression
+	return f, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Validate checks a config with Ignition's own validation and fails on any error or warning.
+func Validate(cfg igntypes.Config) error {
+	if issues := issuesOf(ignvalidate.ValidateWithContext(cfg, nil)); len(issues) > 0 {
+		return &Error{Issues: issues}
+	}
+	return nil
 }
 
 // Check parses raw with Ignition's config/v3_4 parser and fails on any error or warning.
