@@ -1,13 +1,15 @@
 package platforms
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
-	ign "github.com/coreos/ignition/v2/config/v3_4"
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/butane"
+	"github.com/liftoff-k8s/liftoff/internal/versions"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -44,9 +46,10 @@ func Translate(src string) ([]byte, error) {
 // Merge merges a Butane snippet that a platform writes into a machine's rendered Ignition config:
 // the snippet's files, filesystems and units are added, as a user's snippet would be.
 func Merge(rendered []byte, snippet string) ([]byte, error) {
-	base, rep, err := ign.Parse(rendered)
-	if err != nil {
-		return nil, fmt.Errorf("reading the rendered Ignition config: %w: %s", err, rep.String())
+	// The generator checked the config when it wrote it; Marshal checks the merged one.
+	var base igntypes.Config
+	if err := json.Unmarshal(rendered, &base); err != nil || base.Ignition.Version != versions.IgnitionSpec {
+		return nil, fmt.Errorf("the rendered config is not an Ignition %s config (%v)", versions.IgnitionSpec, err)
 	}
 	add, err := butane.Translate([]byte(snippet))
 	if err != nil {

@@ -5,4 +5,5 @@ package all
 import (
 	_ "github.com/liftoff-k8s/liftoff/platforms/aws"
 	_ "github.com/liftoff-k8s/liftoff/platforms/matchbox"
+	_ "github.com/liftoff-k8s/liftoff/platforms/vagrant"
 )

@@ -14,8 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"runtime"
-	"sync"
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/platforms"
@@ -94,52 +92,34 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		entry            Machine
 	}
 	out := make([]rendered, len(nodes))
-	errs := make([]error, len(nodes))
-	// Each machine's pointer config is its own Butane translation: spread them over the CPUs.
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				n := nodes[i]
-				entry := Machine{IP: n.IP, InstanceType: s.types[n.Role]}
-				object := configs[n.Name].Data
-				if n.Role == spec.RoleController {
-					entry.EtcdVolume = &EtcdVolume{ID: s.EtcdVolumeIDs[n.Name], Device: s.etcdDevice(n.Name), Size: s.size}
-					object, errs[i] = platforms.Merge(object, etcdVolumeSnippet(header, entry.EtcdVolume.Device))
-					if errs[i] != nil {
-						errs[i] = fmt.Errorf("etcd volume of %s: %w", n.Name, errs[i])
-						continue
-					}
-				}
-				sum := sha512.Sum512(object)
-				entry.ConfigSHA512 = hex.EncodeToString(sum[:])
-				entry.ObjectKey = s.prefix + "/" + n.Name + ".ign"
-				entry.Object = path.Join(Dir, "ignition", n.Name+".ign")
-				entry.UserData = path.Join(Dir, "user-data", n.Name+".ign")
-				userData, err := platforms.Translate(pointerConfig(header, s.base+"/"+n.Name+".ign", entry.ConfigSHA512))
-				if err == nil && len(userData) > MaxUserData {
-					err = fmt.Errorf("user data is %d bytes, more than EC2's %d", len(userData), MaxUserData)
-				}
-				if err != nil {
-					errs[i] = fmt.Errorf("user data of %s: %w", n.Name, err)
-					continue
-				}
-				out[i] = rendered{object: object, userData: userData, entry: entry}
+	err = platforms.Each(len(nodes), func(i int) error {
+		n := nodes[i]
+		entry := Machine{IP: n.IP, InstanceType: s.types[n.Role]}
+		object := configs[n.Name].Data
+		if n.Role == spec.RoleController {
+			entry.EtcdVolume = &EtcdVolume{ID: s.EtcdVolumeIDs[n.Name], Device: s.etcdDevice(n.Name), Size: s.size}
+			var err error
+			if object, err = platforms.Merge(object, etcdVolumeSnippet(header, entry.EtcdVolume.Device)); err != nil {
+				return fmt.Errorf("etcd volume of %s: %w", n.Name, err)
 			}
-		}()
-	}
-	for i := range nodes {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
 		}
+		sum := sha512.Sum512(object)
+		entry.ConfigSHA512 = hex.EncodeToString(sum[:])
+		entry.ObjectKey = s.prefix + "/" + n.Name + ".ign"
+		entry.Object = path.Join(Dir, "ignition", n.Name+".ign")
+		entry.UserData = path.Join(Dir, "user-data", n.Name+".ign")
+		userData, err := platforms.Translate(pointerConfig(header, s.base+"/"+n.Name+".ign", entry.ConfigSHA512))
+		if err == nil && len(userData) > MaxUserData {
+			err = fmt.Errorf("user data is %d bytes, more than EC2's %d", len(userData), MaxUserData)
+		}
+		if err != nil {
+			return fmt.Errorf("user data of %s: %w", n.Name, err)
+		}
+		out[i] = rendered{object: object, userData: userData, entry: entry}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	m := Manifest{Cluster: c.Name, Region: s.Region, Bucket: s.Bucket, AMI: s.AMI, Controllers: map[string]Machine{}, Workers: map[string]Machine{}}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	ign "github.com/coreos/ignition/v2/config/v3_4"
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 
 	"github.com/liftoff-k8s/liftoff/platforms/aws"
@@ -95,7 +94,7 @@ func TestUserDataPointsAtVerifiedObjects(t *testing.T) {
 				if hex.EncodeToString(sum[:]) != entry.ConfigSHA512 {
 					t.Errorf("%s: manifest fingerprint is not the sha512 of %s", n.Name, entry.Object)
 				}
-				cfg := parse(t, userData.Data)
+				cfg := testcluster.ParseIgnition(t, userData.Data)
 				replace := cfg.Ignition.Config.Replace
 				if replace.Source == nil || *replace.Source != tt.source+n.Name+".ign" {
 					t.Errorf("%s: user data replaces itself with %v, want %s", n.Name, replace.Source, tt.source+n.Name+".ign")
@@ -106,7 +105,7 @@ func TestUserDataPointsAtVerifiedObjects(t *testing.T) {
 				if !strings.HasSuffix(tt.source, strings.TrimSuffix(entry.ObjectKey, n.Name+".ign")) {
 					t.Errorf("%s: object key %s does not match the user data's source %s", n.Name, entry.ObjectKey, tt.source)
 				}
-				parse(t, object.Data)
+				testcluster.ParseIgnition(t, object.Data)
 			}
 			if tt.name == "s3" {
 				if m.AMI != "ami-0123456789abcdef0" || m.Controllers["c1"].InstanceType != "m6i.xlarge" || m.Workers["w1"].InstanceType != "m6i.large" {
@@ -129,7 +128,7 @@ func TestControllersMountEtcdVolume(t *testing.T) {
     etcd_volume_ids = { c1 = "vol-0a1b2c3d4e5f60718" }
   }`, 1, 1, ""))
 			all := r.All()
-			cfg := parse(t, all.Get("aws/ignition/c1.ign").Data)
+			cfg := testcluster.ParseIgnition(t, all.Get("aws/ignition/c1.ign").Data)
 			if len(cfg.Storage.Filesystems) != 1 {
 				t.Fatalf("controller config has filesystems %+v, want the etcd volume", cfg.Storage.Filesystems)
 			}
@@ -155,7 +154,7 @@ func TestControllersMountEtcdVolume(t *testing.T) {
 				t.Errorf("etcd.service does not wait for the volume: %s", mustJSON(etcd))
 			}
 			// Apart from the volume, the controller's config is the generator's.
-			rendered := parse(t, r.Assets.Get("ignition/c1.ign").Data)
+			rendered := testcluster.ParseIgnition(t, r.Assets.Get("ignition/c1.ign").Data)
 			if len(rendered.Storage.Files) != len(cfg.Storage.Files) || len(rendered.Systemd.Units)+1 != len(cfg.Systemd.Units) {
 				t.Errorf("controller object has %d files and %d units; the rendered config %d and %d", len(cfg.Storage.Files), len(cfg.Systemd.Units), len(rendered.Storage.Files), len(rendered.Systemd.Units))
 			}
@@ -164,15 +163,6 @@ func TestControllersMountEtcdVolume(t *testing.T) {
 			}
 		})
 	}
-}
-
-func parse(t *testing.T, raw []byte) igntypes.Config {
-	t.Helper()
-	cfg, rep, err := ign.Parse(raw)
-	if err != nil || len(rep.Entries) > 0 {
-		t.Fatalf("not a valid Ignition 3.4.0 config: %v %s", err, rep.String())
-	}
-	return cfg
 }
 
 func deref(s *string) string {

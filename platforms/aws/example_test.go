@@ -117,7 +117,7 @@ func TestAWSExample(t *testing.T) {
 			t.Errorf("%s: user data handed to the launch template is not aws/user-data/%s.ign", name, name)
 		}
 		object := outputs.Objects.Value[name]
-		replace := parse(t, userData).Ignition.Config.Replace
+		replace := testcluster.ParseIgnition(t, userData).Ignition.Config.Replace
 		if want := "s3://" + outputs.Bucket.Value + "/" + object.Key; replace.Source == nil || *replace.Source != want {
 			t.Errorf("%s: user data fetches %v, but terraform uploads the object to %s", name, replace.Source, want)
 		}

@@ -63,8 +63,22 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 	s := settingsOf(c)
 	header := platforms.ButaneHeader(c)
 	machines := c.Machines()
+	// Flatcar's install configs are a Butane translation each: spread them over the CPUs.
+	installs := make([][]byte, len(machines))
+	if c.OS == spec.OSFlatcar {
+		err := platforms.Each(len(machines), func(i int) error {
+			var err error
+			if installs[i], err = platforms.Translate(s.flatcarInstall(c, machines[i], header)); err != nil {
+				return fmt.Errorf("install config of %s: %w", machines[i].Name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	out := make([]generator.Asset, 0, 6*len(machines))
-	for _, n := range machines {
+	for i, n := range machines {
 		final := c.Name + "-" + n.Name
 		install := final + "-install"
 		disk := s.installDisk(n)
@@ -83,11 +97,7 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 			b := s.flatcarBoot(c.Arch)
 			installProfile.Boot = &b
 			installProfile.IgnitionID = install + ".ign"
-			ign, err := platforms.Translate(s.flatcarInstall(c, n, header))
-			if err != nil {
-				return nil, fmt.Errorf("install config of %s: %w", n.Name, err)
-			}
-			out = append(out, own(generator.Asset{Path: path.Join(DataDir, "ignition", install+".ign"), Kind: KindIgnition, Mode: 0o644, Data: ign}))
+			out = append(out, own(generator.Asset{Path: path.Join(DataDir, "ignition", install+".ign"), Kind: KindIgnition, Mode: 0o644, Data: installs[i]}))
 		}
 		finalProfile := profile{ID: final, Name: fmt.Sprintf("%s: %s %s", n.Name, n.Role, c.Name), IgnitionID: final + ".ign"}
 

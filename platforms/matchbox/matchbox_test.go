@@ -2,10 +2,7 @@ package matchbox_test
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,8 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	ign "github.com/coreos/ignition/v2/config/v3_4"
 
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
 	"github.com/liftoff-k8s/liftoff/platforms/internal/matchboxtest"
@@ -256,49 +251,7 @@ func ipxeExpand(s, mac string) string {
 // installScript returns the install script that a Flatcar install-stage config places.
 func installScript(t *testing.T, raw []byte) string {
 	t.Helper()
-	cfg, rep, err := ign.Parse(raw)
-	if err != nil || len(rep.Entries) > 0 {
-		t.Fatalf("install config is not valid Ignition 3.4.0: %v %s", err, rep.String())
-	}
-	for _, f := range cfg.Storage.Files {
-		if f.Path == "/opt/liftoff/install" {
-			return string(decodeDataURL(t, *f.Contents.Source, f.Contents.Compression))
-		}
-	}
-	t.Fatalf("install config places no /opt/liftoff/install:\n%s", raw)
-	return ""
-}
-
-func decodeDataURL(t *testing.T, source string, compression *string) []byte {
-	t.Helper()
-	meta, data, ok := strings.Cut(strings.TrimPrefix(source, "data:"), ",")
-	if !ok || !strings.HasPrefix(source, "data:") {
-		t.Fatalf("not a data URL: %.80s", source)
-	}
-	var raw []byte
-	if strings.HasSuffix(meta, ";base64") {
-		b, err := base64.StdEncoding.DecodeString(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = b
-	} else {
-		s, err := url.PathUnescape(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = []byte(s)
-	}
-	if compression != nil && *compression == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw, err = io.ReadAll(zr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return raw
+	return testcluster.FileText(t, testcluster.ParseIgnition(t, raw), "/opt/liftoff/install")
 }
 
 func readFile(t *testing.T, path string) []byte {

@@ -117,3 +117,22 @@ func Spec(os, platform string, controllers, workers int, extra string) string {
 	b.WriteString("}\n")
 	return b.String()
 }
+
+// Benchmark measures a platform adapter alone: the spec is rendered once, then only the platform's
+// files are rendered b.N times. It reports the platform's files per render.
+func Benchmark(b *testing.B, src string) {
+	c := Complete(b, src)
+	res, err := generator.Render(c, generator.Options{Now: Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var files []generator.Asset
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if files, err = platforms.Render(c, res.Assets); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(files)), "files/op")
+}

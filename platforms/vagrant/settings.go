@@ -1,0 +1,95 @@
+package vagrant
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Defaults of the platform block.
+const (
+	DefaultFlatcarBox       = "flatcar-stable"
+	DefaultFCOSBox          = "fedora-coreos-stable"
+	DefaultControllerCPUs   = 2
+	DefaultControllerMemory = 4096 // MiB
+	DefaultWorkerCPUs       = 2
+	DefaultWorkerMemory     = 2048 // MiB
+	minMemory               = 1024
+)
+
+// settings are the platform block with defaults applied.
+type settings struct {
+	box, boxURL, boxVersion string
+	cpus, memory            map[string]int // by role
+}
+
+func settingsOf(c *spec.Cluster) settings {
+	p := c.Platform.Vagrant
+	s := settings{box: p.Box, boxURL: p.BoxURL, boxVersion: p.BoxVersion}
+	if s.box == "" {
+		s.box = DefaultFlatcarBox
+		if c.OS == spec.OSFCOS {
+			s.box = DefaultFCOSBox
+		}
+	}
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	s.cpus = map[string]int{spec.RoleController: or(p.ControllerCPUs, DefaultControllerCPUs), spec.RoleWorker: or(p.WorkerCPUs, DefaultWorkerCPUs)}
+	s.memory = map[string]int{spec.RoleController: or(p.ControllerMemory, DefaultControllerMemory), spec.RoleWorker: or(p.WorkerMemory, DefaultWorkerMemory)}
+	return s
+}
+
+// boxOS says which OS a box name is for, or "" when it names neither.
+func boxOS(box string) string {
+	b := strings.ToLower(box)
+	switch {
+	case strings.Contains(b, "flatcar"):
+		return spec.OSFlatcar
+	case strings.Contains(b, "fedora-coreos") || strings.Contains(b, "fcos"):
+		return spec.OSFCOS
+	}
+	return ""
+}
+
+func field(setting string) string { return spec.PlatformField(spec.PlatformVagrant, setting) }
+
+// Validate checks that the box is one of the cluster's OS and that the machines' sizes are usable.
+func (Adapter) Validate(c *spec.Cluster) spec.Problems {
+	var ps spec.Problems
+	add := func(field, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	}
+	s := settingsOf(c)
+	def := DefaultFlatcarBox
+	if c.OS == spec.OSFCOS {
+		def = DefaultFCOSBox
+	}
+	switch got := boxOS(s.box); {
+	case strings.ContainsAny(s.box, " \t\n"):
+		add(field("box"), "Invalid box name", "%q: a box name has no spaces", s.box)
+	case got == "":
+		add(field("box"), "Box of an unknown OS", "%q does not name Flatcar or Fedora CoreOS, and the cluster runs %s, which must boot %s's Ignition configs; use a box such as %s", s.box, c.OS, c.OS, def)
+	case got != c.OS:
+		add(field("box"), "Box of another OS", "%q is a %s box, but the cluster runs %s (cluster.os); use a box such as %s", s.box, got, c.OS, def)
+	}
+	if s.boxURL != "" {
+		if u, err := url.Parse(s.boxURL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") || (u.Host == "" && u.Scheme != "file") {
+			add(field("box_url"), "Invalid box URL", "%q must be an https://, http:// or file:// URL", s.boxURL)
+		}
+	}
+	for _, role := range []string{spec.RoleController, spec.RoleWorker} {
+		if n := s.cpus[role]; n < 1 || n > 256 {
+			add(field(role+"_cpus"), "Invalid CPU count", "%d: a machine has 1 to 256 CPUs", n)
+		}
+		if m := s.memory[role]; m < minMemory || m > 1<<20 {
+			add(field(role+"_memory"), "Invalid memory size", "%d MiB: a %s needs at least %d MiB (and at most 1 TiB)", m, role, minMemory)
+		}
+	}
+	return ps
+}

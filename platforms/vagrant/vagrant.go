@@ -1,0 +1,240 @@
+// Package vagrant renders a cluster as local virtual machines: one Vagrantfile for the whole
+// cluster, and each machine's Ignition config with the static address of its private network.
+//
+// Each machine gets its Ignition config the way its box reads one: with libvirt, as the QEMU fw_cfg
+// entry the OS looks for (opt/org.flatcar-linux/config, opt/com.coreos/config); with VirtualBox,
+// through the vagrant-ignition plugin's config drive (Flatcar) or the /Ignition/Config guest
+// property (Fedora CoreOS). Vagrant does not configure the guests' networks: the machine's own config
+// gives the private interface, found by its MAC, the spec's address.
+package vagrant
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"strings"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/platforms"
+	"github.com/liftoff-k8s/liftoff/spec"
+)
+
+// Asset kinds of the Vagrant platform.
+const (
+	KindVagrantfile generator.Kind = "vagrantfile"
+	// KindIgnition is a machine's Ignition config with its private network.
+	KindIgnition generator.Kind = "vagrant-ignition"
+)
+
+// Paths in the output directory.
+const (
+	Dir             = "vagrant"
+	VagrantfilePath = "vagrant/Vagrantfile"
+)
+
+// Adapter is the Vagrant platform.
+type Adapter struct{}
+
+func init() { platforms.Register(Adapter{}) }
+
+// Kind is "vagrant".
+func (Adapter) Kind() string { return spec.PlatformVagrant }
+
+// machine is one machine of the Vagrantfile.
+type machine struct {
+	name, role, ip, mac string
+	prefix              int
+	cpus, memory        int
+}
+
+// Render writes the Vagrantfile and each machine's Ignition config with its private network.
+func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+	configs, err := platforms.MachineIgnition(c, a)
+	if err != nil {
+		return nil, err
+	}
+	s := settingsOf(c)
+	header := platforms.ButaneHeader(c)
+	macs := macs(c)
+	nodes := c.Machines()
+	machines := make([]machine, len(nodes))
+	out := make([]generator.Asset, len(nodes), len(nodes)+1)
+	err = platforms.Each(len(nodes), func(i int) error {
+		n := nodes[i]
+		m := machine{name: n.Name, role: n.Role, ip: n.IP, mac: macs[n.Name], prefix: prefixOf(c, n.IP), cpus: s.cpus[n.Role], memory: s.memory[n.Role]}
+		ign, err := platforms.Merge(configs[n.Name].Data, networkSnippet(header, c.OS, m))
+		if err != nil {
+			return fmt.Errorf("private network of %s: %w", n.Name, err)
+		}
+		machines[i] = m
+		out[i] = generator.Asset{Path: path.Join(Dir, "ignition", n.Name+".ign"), Kind: KindIgnition, Node: n.Name, Role: n.Role, Mode: 0o600, Data: ign}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, generator.Asset{Path: VagrantfilePath, Kind: KindVagrantfile, Mode: 0o644, Data: []byte(vagrantfile(c, s, machines))}), nil
+}
+
+// macs gives each machine the MAC of its spec, or one derived from the cluster's and machine's
+// names, so that every render gives the same Vagrantfile.
+func macs(c *spec.Cluster) map[string]string {
+	out := map[string]string{}
+	used := map[string]bool{}
+	for _, n := range c.Machines() {
+		if n.MAC != "" {
+			used[n.MAC] = true
+		}
+	}
+	for _, n := range c.Machines() {
+		if n.MAC != "" {
+			out[n.Name] = n.MAC
+			continue
+		}
+		for i := 0; ; i++ {
+			sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%d", c.Name, n.Name, i))
+			mac := net.HardwareAddr{0x52, 0x54, 0x00, sum[0], sum[1], sum[2]}.String()
+			if !used[mac] {
+				used[mac] = true
+				out[n.Name] = mac
+				break
+			}
+		}
+	}
+	return out
+}
+
+// prefixOf is the prefix length of the host CIDR that holds ip, or 24.
+func prefixOf(c *spec.Cluster, ip string) int {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return 24
+	}
+	for _, h := range c.HostCIDRs {
+		if p, err := netip.ParsePrefix(h); err == nil && p.Contains(addr) {
+			return p.Bits()
+		}
+	}
+	return 24
+}
+
+// networkSnippet gives the interface with the machine's MAC its address: a systemd-networkd unit on
+// Flatcar, a NetworkManager connection on Fedora CoreOS.
+func networkSnippet(header, os string, m machine) string {
+	if os == spec.OSFCOS {
+		return header + fmt.Sprintf(`storage:
+  files:
+    - path: /etc/NetworkManager/system-connections/liftoff-private.nmconnection
+      mode: 0600
+      contents:
+        inline: |
+          [connection]
+          id=liftoff-private
+          type=ethernet
+          [ethernet]
+          mac-address=%s
+          [ipv4]
+          method=manual
+          address1=%s/%d
+          [ipv6]
+          method=disabled
+`, strings.ToUpper(m.mac), m.ip, m.prefix)
+	}
+	return header + fmt.Sprintf(`storage:
+  files:
+    - path: /etc/systemd/network/10-liftoff-private.network
+      mode: 0644
+      contents:
+        inline: |
+          [Match]
+          MACAddress=%s
+          [Network]
+          Address=%s/%d
+`, m.mac, m.ip, m.prefix)
+}
+
+// fwCfgName is the QEMU fw_cfg entry each OS reads its Ignition config from.
+func fwCfgName(os string) string {
+	if os == spec.OSFCOS {
+		return "opt/com.coreos/config"
+	}
+	return "opt/org.flatcar-linux/config"
+}
+
+// ruby quotes s as a single-quoted Ruby string, in which nothing is interpolated.
+func ruby(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func vagrantfile(c *spec.Cluster, s settings, machines []machine) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w(`# -*- mode: ruby -*-
+# Cluster %s, rendered by liftoff: %d machines booting %s with their Ignition configs.
+#
+#   vagrant up --provider=libvirt    (or virtualbox)
+#
+# libvirt hands each config to QEMU as fw_cfg %s; QEMU must be able to read
+# ignition/*.ign (use qemu:///session, or let the libvirt-qemu user read them).
+# VirtualBox needs the vagrant-ignition plugin for Flatcar boxes.
+
+IGNITION_DIR = File.expand_path('ignition', __dir__)
+
+MACHINES = [
+`, c.Name, len(machines), c.OS, fwCfgName(c.OS))
+	for _, m := range machines {
+		w("  { name: %s, role: %s, ip: %s, mac: %s, cpus: %d, memory: %d },\n", ruby(m.name), ruby(m.role), ruby(m.ip), ruby(m.mac), m.cpus, m.memory)
+	}
+	w(`].freeze
+
+Vagrant.configure('2') do |config|
+  config.vm.box = %s
+`, ruby(s.box))
+	if s.boxURL != "" {
+		w("  config.vm.box_url = %s\n", ruby(s.boxURL))
+	}
+	if s.boxVersion != "" {
+		w("  config.vm.box_version = %s\n", ruby(s.boxVersion))
+	}
+	w(`  config.ssh.username = 'core'
+  config.vm.synced_folder '.', '/vagrant', disabled: true
+
+  MACHINES.each do |machine|
+    config.vm.define machine[:name] do |m|
+      ignition = File.join(IGNITION_DIR, "#{machine[:name]}.ign")
+      # The machine's own config sets the address on the interface with this MAC.
+      m.vm.network :private_network, ip: machine[:ip], mac: machine[:mac].delete(':'), auto_config: false
+
+      m.vm.provider :libvirt do |lv|
+        lv.cpus = machine[:cpus]
+        lv.memory = machine[:memory]
+        lv.qemuargs value: '-fw_cfg'
+        lv.qemuargs value: "name=%s,file=#{ignition}"
+      end
+
+      m.vm.provider :virtualbox do |vb|
+        vb.cpus = machine[:cpus]
+        vb.memory = machine[:memory]
+`, fwCfgName(c.OS))
+	if c.OS == spec.OSFCOS {
+		w(`        vb.customize ['guestproperty', 'set', :id, '/Ignition/Config', File.read(ignition)]
+      end
+`)
+	} else {
+		w(`      end
+      if Vagrant.has_plugin?('vagrant-ignition')
+        m.ignition.enabled = true
+        m.ignition.path = ignition
+        m.ignition.drive_name = "liftoff-#{machine[:name]}"
+        m.vm.provider(:virtualbox) { |vb| m.ignition.config_obj = vb }
+      end
+`)
+	}
+	w(`    end
+  end
+end
+`)
+	return b.String()
+}
