@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/liftoff-k8s/liftoff/generator"
 )
 
@@ -83,6 +85,16 @@ func Write(dir string, assets *generator.Assets) (err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
+	// One sync of the file system before the swap makes every file durable; a sync per file
+	// would cost more than the render itself for a large cluster.
+	if err := syncfs(tmp); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			err = syncDir(parent)
+		}
+	}()
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
 		return os.Rename(tmp, dir)
 	}
@@ -112,10 +124,6 @@ func writeFile(root, rel string, data []byte, mode fs.FileMode) error {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
@@ -169,4 +177,22 @@ func Read(dir string) (*generator.Assets, error) {
 		out.Add(generator.Asset{Path: e.Path, Kind: e.Kind, Node: e.Node, Role: e.Role, Mode: info.Mode().Perm(), Data: data})
 	}
 	return out, nil
+}
+
+func syncfs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
