@@ -80,6 +80,8 @@ func checksumFor(name string, p *spec.Program, arch string) (string, error) {
 		return "sha512-url:" + url + ".sha512", nil
 	case name == "etcd" && p.URL == spec.DefaultEtcdURL:
 		return "sha256sums-url:" + path.Dir(url) + "/SHA256SUMS", nil
+	case name == "cni-plugins" && p.URL == spec.DefaultCNIPluginsURL:
+		return "sha512-url:" + url + ".sha512", nil
 	}
 	return "", fmt.Errorf("%s.sha512 is required: %s is not a default download with a published checksum", name, url)
 }
@@ -97,6 +99,12 @@ func hostProgram(c *spec.Cluster, name string, p *spec.Program, mounts []string)
 		unit.Path = fmt.Sprintf("/opt/liftoff/%s-%s/%s", name, p.Version, name)
 		unit.Command = fmt.Sprintf("%s %s %s %s %s", HostFetchScript, name, p.Version, p.Expand(c.Arch), sum)
 		prog.Exec = path.Join(HostBinDir, name)
+		if name == "cni-plugins" {
+			// The plugins go where container runtimes look for them; bridge is one every release has.
+			unit.Path = fmt.Sprintf("/opt/liftoff/%s-%s/bridge", name, p.Version)
+			unit.Command += " " + HostCNIBinDir + " bridge"
+			prog.Exec = ""
+		}
 	case spec.DeliverySysext:
 		unit.Path = "/usr/bin/" + name
 		unit.Command = "/usr/bin/systemd-sysext refresh"
@@ -153,6 +161,10 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	cni, err := hostProgram(c, "cni-plugins", c.CNIPlugins, nil)
+	if err != nil {
+		return nil, err
+	}
 	script, err := templates.FS.ReadFile("butane/liftoff-fetch.sh")
 	if err != nil {
 		return nil, err
@@ -160,7 +172,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	data := map[string]any{
 		"Variant": variant, "Version": version, "SSHKeys": c.SSHAuthorizedKeys,
 		"Controller": role == spec.RoleController, "Networking": c.Networking,
-		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit,
+		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit, "CNIInstallUnit": cni.InstallUnit,
 		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
 	}

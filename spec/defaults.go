@@ -17,6 +17,7 @@ const (
 	DefaultRenewBefore   = "720h"   // 30 days
 	DefaultKubeletURL    = "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet"
 	DefaultEtcdURL       = "https://github.com/etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-{arch}.tar.gz"
+	DefaultCNIPluginsURL = "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz"
 )
 
 // WithDefaults returns a copy of c with every unset setting filled in. Validate and the generator
@@ -65,6 +66,7 @@ func WithDefaults(c *Cluster) *Cluster {
 
 	out.Kubelet = program(c.Kubelet, k, DefaultKubeletURL)
 	out.Etcd = program(c.Etcd, versions.Etcd, DefaultEtcdURL)
+	out.CNIPlugins = program(c.CNIPlugins, versions.CNIPlugins, DefaultCNIPluginsURL)
 
 	out.ControllerDefaults = roleDefaults(c.ControllerDefaults)
 	out.WorkerDefaults = roleDefaults(c.WorkerDefaults)

@@ -62,6 +62,9 @@ type Cluster struct {
 	Images  *Images  `hcl:"images,block"`
 	Kubelet *Program `hcl:"kubelet,block"`
 	Etcd    *Program `hcl:"etcd,block"`
+	// CNIPlugins are the standard CNI plugins (bridge, portmap, loopback, ...) the pod network
+	// calls; neither OS ships them. Only download delivery applies.
+	CNIPlugins *Program `hcl:"cni_plugins,block"`
 
 	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`

@@ -120,7 +120,7 @@ var (
 	maxControls = 7
 )
 
-var defaultURL = map[string]string{"kubelet": DefaultKubeletURL, "etcd": DefaultEtcdURL}
+var defaultURL = map[string]string{"kubelet": DefaultKubeletURL, "etcd": DefaultEtcdURL, "cni_plugins": DefaultCNIPluginsURL}
 
 type validator struct {
 	c  *Cluster
@@ -140,6 +140,10 @@ func Validate(c *Cluster) Problems {
 	v.images()
 	v.program("kubelet", c.Kubelet)
 	v.program("etcd", c.Etcd)
+	v.program("cni_plugins", c.CNIPlugins)
+	if c.CNIPlugins.Delivery != DeliveryDownload {
+		v.add("cni_plugins.delivery", "Unsupported delivery", "CNI plugins are installed only by download")
+	}
 	v.role("controllers", c.ControllerDefaults)
 	v.role("workers", c.WorkerDefaults)
 	v.machines()

@@ -28,6 +28,8 @@ const (
 	Flannel          = "v0.27.4"
 	FlannelCNIPlugin = "v1.8.0-flannel1"
 	Pause            = "3.10.1"
+	// CNIPlugins is the containernetworking/plugins release installed on every machine.
+	CNIPlugins = "v1.8.0"
 )
 
 // Liftoff is liftoff's own release version, the tag of its image.
