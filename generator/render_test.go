@@ -410,3 +410,33 @@ func TestLoopbackClusterRenders(t *testing.T) {
 		t.Error("etcd certificate lacks the loopback address")
 	}
 }
+
+func TestSelfHostedRender(t *testing.T) {
+	src, _ := readFile("../examples/demo/cluster.hcl")
+	s := strings.Replace(src, `control_plane       = "static"`, `control_plane = "self-hosted"`, 1)
+	res := render(t, parseSpec(t, s), nil, renderTime)
+	var bootstrap, static int
+	for _, a := range res.Assets.Files {
+		switch {
+		case strings.HasPrefix(a.Path, OutStaticPodDir+"/"):
+			static++
+		case strings.HasPrefix(a.Path, OutBootstrapDir+"/"):
+			bootstrap++
+			if a.Kind != KindStaticPod || a.Role != "bootstrap" {
+				t.Errorf("%s is %s/%s", a.Path, a.Kind, a.Role)
+			}
+		}
+	}
+	if static != 0 || bootstrap != 3 {
+		t.Errorf("%d static pods and %d bootstrap pods, want 0 and 3", static, bootstrap)
+	}
+	cfg, _, err := ign.Parse(res.Assets.Get("ignition/node1.ign").Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cfg.Storage.Files {
+		if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
+			t.Errorf("self-hosted controller gets static pod %s", f.Path)
+		}
+	}
+}
