@@ -185,7 +185,8 @@ IGNITION_DIR = File.expand_path('ignition', __dir__)
 MACHINES = [
 `, c.Name, len(machines), c.OS, fwCfgName(c.OS))
 	for _, m := range machines {
-		w("  { name: %s, role: %s, ip: %s, mac: %s, cpus: %d, memory: %d },\n", ruby(m.name), ruby(m.role), ruby(m.ip), ruby(m.mac), m.cpus, m.memory)
+		mask := net.IP(net.CIDRMask(m.prefix, 32)).String()
+		w("  { name: %s, role: %s, ip: %s, netmask: %s, mac: %s, cpus: %d, memory: %d },\n", ruby(m.name), ruby(m.role), ruby(m.ip), ruby(mask), ruby(m.mac), m.cpus, m.memory)
 	}
 	w(`].freeze
 
@@ -204,8 +205,9 @@ Vagrant.configure('2') do |config|
   MACHINES.each do |machine|
     config.vm.define machine[:name] do |m|
       ignition = File.join(IGNITION_DIR, "#{machine[:name]}.ign")
-      # The machine's own config sets the address on the interface with this MAC.
-      m.vm.network :private_network, ip: machine[:ip], mac: machine[:mac].delete(':'), auto_config: false
+      # The machine's own config sets the address on the interface with this MAC; no DHCP.
+      m.vm.network :private_network, ip: machine[:ip], netmask: machine[:netmask], mac: machine[:mac].delete(':'),
+                                     auto_config: false, libvirt__dhcp_enabled: false
 
       m.vm.provider :libvirt do |lv|
         lv.cpus = machine[:cpus]

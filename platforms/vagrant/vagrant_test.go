@@ -62,8 +62,8 @@ func TestVagrantValidatesRenderedVagrantfile(t *testing.T) {
 
 			vf := string(readFile(t, filepath.Join(dir, "Vagrantfile")))
 			for _, want := range []string{
-				"{ name: 'c1', role: 'controller', ip: '10.0.0.11', mac: '52:54:00:00:00:01', cpus: ",
-				"{ name: 'w1', role: 'worker', ip: '10.0.1.1', mac: '52:54:00:01:00:00', cpus: 2, memory: ",
+				"{ name: 'c1', role: 'controller', ip: '10.0.0.11', netmask: '255.255.0.0', mac: '52:54:00:00:00:01', cpus: ",
+				"{ name: 'w1', role: 'worker', ip: '10.0.1.1', netmask: '255.255.0.0', mac: '52:54:00:01:00:00', cpus: 2, memory: ",
 				tt.fwCfg,
 			} {
 				if !strings.Contains(vf, want) {
