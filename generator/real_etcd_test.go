@@ -19,7 +19,6 @@ import (
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
-	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 const loopbackCluster = `cluster "etcdproof" {
@@ -61,18 +60,7 @@ func fileFromIgnition(t *testing.T, raw []byte, path string) []byte {
 // holding the rendered apiserver→etcd client certificate.
 func TestRealEtcdClusterWithRenderedCertificates(t *testing.T) {
 	etcd := testbin.MustPath(t, "etcd")
-	c, diags := spec.Parse([]byte(loopbackCluster), "etcd.hcl")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	full, err := spec.Complete(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	full, res := renderSource(t, loopbackCluster)
 	base := t.TempDir()
 	var endpoints []string
 	for _, m := range full.Controllers {

@@ -53,6 +53,24 @@ func seedSysroot(t *testing.T, root string) {
 	}
 }
 
+// renderSource validates and renders a spec given as text, now.
+func renderSource(t *testing.T, src string) (*spec.Cluster, *generator.Result) {
+	t.Helper()
+	c, diags := spec.Parse([]byte(src), "cluster.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	full, err := spec.Complete(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := generator.Render(full, generator.Options{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full, res
+}
+
 // newSysroot makes an empty root directory that every user can traverse, as / is: Ignition writes
 // a user's SSH keys as that user. (t.TempDir's parents are private to root.)
 func newSysroot(t *testing.T) string {
@@ -125,19 +143,7 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := strings.Replace(string(src), `"flatcar"`, fmt.Sprintf("%q", osName), 1)
-			c, diags := spec.Parse([]byte(s), "cluster.hcl")
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			full, err := spec.Complete(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := generator.Render(full, generator.Options{Now: time.Now()})
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, res := renderSource(t, strings.Replace(string(src), `"flatcar"`, fmt.Sprintf("%q", osName), 1))
 			for _, a := range res.Assets.Files {
 				if a.Kind != generator.KindIgnition {
 					continue
