@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"maps"
 	"path"
 	"sort"
 	"testing/fstest"
@@ -14,7 +13,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // keyKinds are the assets that make up a cluster's key material: what a later render must be given
@@ -155,68 +153,6 @@ func keyFS(keys map[string]string) fstest.MapFS {
 		fsys[p] = &fstest.MapFile{Data: []byte(data), Mode: 0o600}
 	}
 	return fsys
-}
-
-// isWorkerAsset reports whether an asset belongs to one worker alone.
-func isWorkerAsset(e generator.IndexEntry) bool { return e.Role == spec.RoleWorker && e.Node != "" }
-
-func (r *rendered) clone() *rendered {
-	out := *r
-	out.ignition = maps.Clone(r.ignition)
-	out.index = maps.Clone(r.index)
-	out.platform = maps.Clone(r.platform)
-	return &out
-}
-
-// dropWorkers removes the named workers' assets.
-func (r *rendered) dropWorkers(names map[string]bool) {
-	for p, e := range r.index {
-		if isWorkerAsset(e) && names[e.Node] {
-			delete(r.index, p)
-			delete(r.platform, p)
-		}
-	}
-	for n := range names {
-		delete(r.ignition, n)
-	}
-}
-
-// addWorkers copies the named workers' assets from part.
-func (r *rendered) addWorkers(part *rendered, names map[string]bool) {
-	for p, e := range part.index {
-		if isWorkerAsset(e) && names[e.Node] {
-			r.index[p] = e
-			if data, ok := part.platform[p]; ok {
-				r.platform[p] = data
-			}
-		}
-	}
-	for n := range names {
-		if ign, ok := part.ignition[n]; ok {
-			r.ignition[n] = ign
-		}
-	}
-}
-
-// sameBeyondWorkers reports whether r and other have the same assets once every worker's own
-// assets are set aside: the cluster-wide files and the controllers'.
-func (r *rendered) sameBeyondWorkers(other *rendered) bool {
-	count := 0
-	for p, e := range r.index {
-		if isWorkerAsset(e) {
-			continue
-		}
-		if other.index[p] != e {
-			return false
-		}
-		count++
-	}
-	for _, e := range other.index {
-		if !isWorkerAsset(e) {
-			count--
-		}
-	}
-	return count == 0
 }
 
 // outputs turns a render into attribute values. With uncertain set, the render created or re-issued

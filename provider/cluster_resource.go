@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
-	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -29,10 +28,6 @@ var (
 // renderTimeKey is the private-state key under which a plan hands its render time to the apply, so
 // the apply issues and checks certificates at the moment the plan did.
 const renderTimeKey = "render_time"
-
-// rendererKey is the private-state key that records which provider executable rendered the state
-// (see rendererID).
-const rendererKey = "renderer"
 
 // clusterResource is liftoff_cluster.
 type clusterResource struct {
@@ -80,13 +75,17 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), plan.Name)...)
 		return
 	}
-	prev, diags := previousOf(ctx, req.State, req.Private)
+	var state clusterModel
+	if resp.Diagnostics.Append(req.State.Get(ctx, &state)...); resp.Diagnostics.HasError() {
+		return
+	}
+	before, diags := renderedFromState(ctx, &state.clusterOutputs)
 	if resp.Diagnostics.Append(diags...); diags.HasError() {
 		return
 	}
 	now := r.now().UTC()
-	resp.Diagnostics.Append(renewalWarnings(prev.out, now, c.PKI.RenewBefore)...)
-	o, err := renderCluster(c, prev, now, false)
+	resp.Diagnostics.Append(renewalWarnings(before, now, c.PKI.RenewBefore)...)
+	o, err := renderCluster(c, before.keys, now)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot render the cluster", err.Error())
 		return
@@ -94,43 +93,13 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	for _, ch := range o.changes {
 		tflog.Info(ctx, "key material changes", map[string]any{"path": ch.Path, "reason": ch.Reason})
 	}
-	plan.clusterOutputs, diags = o.out.outputs(prev.out, o.uncertain)
+	plan.clusterOutputs, diags = o.out.outputs(before, o.uncertain)
 	if resp.Diagnostics.Append(diags...); diags.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	stamp, _ := json.Marshal(now.Format(time.RFC3339Nano))
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, renderTimeKey, stamp)...)
-}
-
-// privateData is the private state of a resource: ModifyPlanRequest.Private, UpdateRequest.Private.
-type privateData interface {
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
-// previousOf reads what the last apply left in state.
-func previousOf(ctx context.Context, state tfsdk.State, private privateData) (*previous, diag.Diagnostics) {
-	var m clusterModel
-	diags := state.Get(ctx, &m)
-	if diags.HasError() {
-		return nil, diags
-	}
-	prev := &previous{}
-	var d diag.Diagnostics
-	prev.out, d = renderedFromState(ctx, &m.clusterOutputs)
-	if diags.Append(d...); diags.HasError() {
-		return nil, diags
-	}
-	if c, d := specOf(ctx, &m); !d.HasError() {
-		if full, err := spec.Complete(c); err == nil {
-			prev.spec = full
-		}
-	}
-	var id string
-	if raw, d := private.GetKey(ctx, rendererKey); !d.HasError() && raw != nil && json.Unmarshal(raw, &id) == nil {
-		prev.renderer = id
-	}
-	return prev, diags
 }
 
 // renewalWarnings names every certificate in state that expires within the renewal window.
@@ -183,7 +152,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 		return
 	}
 	plan.ID = plan.Name
-	resp.Diagnostics.Append(r.apply(ctx, &plan, nil, r.now().UTC(), resp.Private)...)
+	resp.Diagnostics.Append(r.apply(ctx, &plan, nil, r.now().UTC())...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -207,7 +176,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 		}
 	}
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, renderTimeKey, nil)...)
-	prev, diags := previousOf(ctx, req.State, req.Private)
+	before, diags := renderedFromState(ctx, &state.clusterOutputs)
 	if resp.Diagnostics.Append(diags...); diags.HasError() {
 		return
 	}
@@ -217,22 +186,22 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 			return
 		}
 	}
-	resp.Diagnostics.Append(r.apply(ctx, &plan, prev, now, resp.Private)...)
+	resp.Diagnostics.Append(r.apply(ctx, &plan, before.keys, now)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// apply renders m's cluster into m's outputs, writes output_dir when it is set, and records in
-// private state which provider rendered.
-func (r *clusterResource) apply(ctx context.Context, m *clusterModel, prev *previous, now time.Time, private privateSetter) diag.Diagnostics {
+// apply renders m's cluster with existing key material (nil for none) into m's outputs, and writes
+// output_dir when it is set.
+func (r *clusterResource) apply(ctx context.Context, m *clusterModel, keys map[string]string, now time.Time) diag.Diagnostics {
 	c, diags := completeSpec(ctx, m)
 	if diags.HasError() {
 		return diags
 	}
 	dir := m.OutputDir.ValueString()
-	o, err := renderCluster(c, prev, now, dir != "")
+	o, err := renderCluster(c, keys, now)
 	if err != nil {
 		diags.AddError("Cannot render the cluster", err.Error())
 		return diags
@@ -248,14 +217,7 @@ func (r *clusterResource) apply(ctx context.Context, m *clusterModel, prev *prev
 			return diags
 		}
 	}
-	id, _ := json.Marshal(rendererID())
-	diags.Append(private.SetKey(ctx, rendererKey, id)...)
 	return diags
-}
-
-// privateSetter is the private state a response carries.
-type privateSetter interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
 }
 
 // Read checks output_dir: when its files are no longer the render in state, output_dir is cleared so

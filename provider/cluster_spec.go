@@ -157,7 +157,7 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 	case "cluster":
 		if rest == "" {
 			// Problems with the cluster as a whole: its name, or a missing controllers map.
-			if len(c.Controllers) == 0 && p.Summary == "No controllers" {
+			if p.Summary == "No controllers" {
 				return path.Root("controllers")
 			}
 			return path.Root("name")

@@ -43,7 +43,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 }
 
 // Configure has nothing to configure.
-func (p *Provider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {}
+func (p *Provider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {
+}
 
 // Resources lists liftoff_cluster.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {

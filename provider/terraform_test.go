@@ -162,6 +162,16 @@ func providerBinary(t testing.TB) (cliConfig string) {
 	return cliConfig
 }
 
+// requiredProviders makes a configuration use liftoff from its registry address, which the
+// development override resolves to the built binary.
+const requiredProviders = `
+terraform {
+  required_providers {
+    liftoff = { source = "liftoff-k8s/liftoff" }
+  }
+}
+`
+
 // workdir is a terraform working directory driven by the terraform CLI and the built provider.
 type workdir struct {
 	t   testing.TB

@@ -1,0 +1,97 @@
+package provider
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// TestClusterStateUpgrade writes a version 0 state (machines as lists) and lets the real terraform
+// CLI upgrade it: the plan is empty and the refreshed state is version 1, machines keyed by name.
+func TestClusterStateUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	config := requiredProviders + `
+resource "liftoff_cluster" "old" {
+  name        = "old"
+  api_server  = "https://10.0.0.10:6443"
+  host_cidrs  = ["10.0.0.0/24"]
+  controllers = { c1 = { ip = "10.0.0.11" } }
+  workers = {
+    w1 = { ip = "10.0.0.21", labels = { pool = "a" } }
+    w2 = { ip = "10.0.0.22", taints = ["gpu=true:NoSchedule"] }
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkdir(t, dir)
+	w.must("apply", "-auto-approve")
+
+	// Turn the state into what schema version 0 stored.
+	statePath := filepath.Join(dir, "terraform.tfstate")
+	var state map[string]any
+	raw, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &state); err != nil {
+		t.Fatal(err)
+	}
+	instance := state["resources"].([]any)[0].(map[string]any)["instances"].([]any)[0].(map[string]any)
+	if instance["schema_version"] != float64(clusterSchemaVersion) {
+		t.Fatalf("state has schema_version %v", instance["schema_version"])
+	}
+	instance["schema_version"] = 0
+	attributes := instance["attributes"].(map[string]any)
+	for _, role := range []string{"controllers", "workers"} {
+		byName := attributes[role].(map[string]any)
+		var names []string
+		for n := range byName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var list []any
+		for _, n := range names {
+			m := byName[n].(map[string]any)
+			m["name"] = n
+			list = append(list, m)
+		}
+		attributes[role] = list
+	}
+	state["serial"] = state["serial"].(float64) + 1
+	raw, _ = json.MarshalIndent(state, "", "  ")
+	if err := os.WriteFile(statePath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("plan after the upgrade is not empty (exit %d):\n%s", code, out)
+	}
+	w.must("apply", "-refresh-only", "-auto-approve")
+	raw, _ = os.ReadFile(statePath)
+	var upgraded struct {
+		Resources []struct {
+			Instances []struct {
+				SchemaVersion int `json:"schema_version"`
+				Attributes    struct {
+					Workers map[string]struct {
+						IP     string            `json:"ip"`
+						Labels map[string]string `json:"labels"`
+						Taints []string          `json:"taints"`
+					} `json:"workers"`
+				} `json:"attributes"`
+			} `json:"instances"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(raw, &upgraded); err != nil {
+		t.Fatal(err)
+	}
+	got := upgraded.Resources[0].Instances[0]
+	if got.SchemaVersion != clusterSchemaVersion || got.Attributes.Workers["w1"].Labels["pool"] != "a" ||
+		got.Attributes.Workers["w2"].Taints[0] != "gpu=true:NoSchedule" || got.Attributes.Workers["w2"].IP != "10.0.0.22" {
+		t.Fatalf("upgraded state: %+v", got)
+	}
+}

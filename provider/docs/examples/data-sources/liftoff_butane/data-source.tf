@@ -1,0 +1,28 @@
+# A machine outside the cluster, configured with the same strict translation liftoff uses.
+data "liftoff_butane" "bastion" {
+  content = <<-EOT
+    variant: flatcar
+    version: 1.1.0
+    passwd:
+      users:
+        - name: core
+          ssh_authorized_keys:
+            - ${file("~/.ssh/id_ed25519.pub")}
+  EOT
+  snippets = [
+    <<-EOT
+    variant: flatcar
+    version: 1.1.0
+    storage:
+      files:
+        - path: /etc/motd
+          mode: 0644
+          contents:
+            inline: Bastion for the demo cluster.
+    EOT
+  ]
+}
+
+output "bastion_ignition" {
+  value = data.liftoff_butane.bastion.rendered
+}
