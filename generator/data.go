@@ -38,6 +38,8 @@ type Cluster struct {
 
 	Controllers []Machine
 	Workers     []Machine
+	// Pools are the worker pools, one Machine each with no address: its machines find theirs at boot.
+	Pools []Machine
 
 	BootstrapTokenID     string
 	BootstrapTokenSecret string
@@ -104,6 +106,9 @@ func newCluster(c *spec.Cluster) (*Cluster, error) {
 	}
 	for _, n := range c.Workers {
 		d.Workers = append(d.Workers, d.machine(n, c.WorkerDefaults))
+	}
+	for _, p := range c.WorkerPools {
+		d.Pools = append(d.Pools, d.machine(spec.Node{Name: p.Name, Role: spec.RoleWorker, Labels: p.Labels, Taints: p.Taints}, c.WorkerDefaults))
 	}
 	d.EtcdServers = strings.Join(servers, ",")
 	d.EtcdInitialCluster = strings.Join(initial, ",")

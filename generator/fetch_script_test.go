@@ -8,6 +8,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,4 +141,39 @@ func TestFetchScriptVerifiesBeforeInstalling(t *testing.T) {
 			t.Fatalf("%v %s", err, out)
 		}
 	})
+}
+
+// TestNodeIdentityScript runs a worker pool's identity script in a private mount namespace (with its
+// own /run) and checks it names this host and one of its addresses.
+func TestNodeIdentityScript(t *testing.T) {
+	for _, tool := range []string{"unshare", "ip", "hostname"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed: %v (Debian packages util-linux, iproute2, hostname)", tool, err)
+		}
+	}
+	script, _ := filepath.Abs(filepath.Join("..", "templates", "butane", "liftoff-node-identity.sh"))
+	out, err := exec.Command("unshare", "--mount", "sh", "-c",
+		"mount -t tmpfs tmpfs /run && bash "+script+" && cat /run/liftoff/node.env").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	host, _ := os.Hostname()
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	if env["NODE_NAME"] != strings.ToLower(host) {
+		t.Errorf("NODE_NAME=%q, want %q", env["NODE_NAME"], strings.ToLower(host))
+	}
+	addrs, _ := net.InterfaceAddrs()
+	found := false
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.String() == env["NODE_IP"] {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("NODE_IP=%q is not an address of this host (%v)", env["NODE_IP"], addrs)
+	}
 }

@@ -390,3 +390,47 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// pool renders a worker pool's Ignition config: the worker role's config with the machine identity
+// found at boot (liftoff-node-identity) rather than written per machine. Pools are few, so each is
+// translated from Butane and checked whole.
+func (r *machineRenderer) pool(m Machine, p spec.WorkerPool) ([]byte, error) {
+	base, err := r.base(spec.RoleWorker)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := kubeletConfig(r.d, "")
+	if err != nil {
+		return nil, err
+	}
+	script, err := templates.FS.ReadFile("butane/liftoff-node-identity.sh")
+	if err != nil {
+		return nil, err
+	}
+	variant, version := butane.Header(r.d.Spec.OS)
+	src, err := execute("pool.yaml.tmpl", map[string]any{
+		"Variant": variant, "Version": version, "Machine": m,
+		"IdentityScript": HostIdentityScript, "IdentityScriptText": string(script), "IdentityEnv": HostIdentityEnv,
+		"KubeletConfigPath": HostKubeletConfig, "KubeletConfig": string(kc),
+	})
+	if err != nil {
+		return nil, err
+	}
+	own, err := butane.Translate([]byte(src))
+	if err != nil {
+		return nil, fmt.Errorf("worker pool %s: %w", m.Name, err)
+	}
+	cfg := butane.Merge(base, own)
+	for i, s := range p.Snippets {
+		sc, err := butane.Translate([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("worker_pool.%s.snippets[%d]: %w", m.Name, i, err)
+		}
+		cfg = butane.Merge(cfg, sc)
+	}
+	out, err := butane.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("worker pool %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
+	}
+	return out, nil
+}

@@ -21,6 +21,8 @@ const (
 	HostEtcdConfig            = "/etc/etcd/etcd.yaml"
 	HostBinDir                = "/opt/bin"
 	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
+	HostIdentityScript        = "/opt/liftoff/bin/liftoff-node-identity"
+	HostIdentityEnv           = "/run/liftoff/node.env"
 	HostCNIConfDir            = "/etc/cni/net.d"
 	HostCNIBinDir             = "/opt/cni/bin"
 	ContainerdSocket          = "unix:///run/containerd/containerd.sock"
@@ -85,6 +87,8 @@ const (
 	OutStaticPodDir = "static-pods"
 	OutBootstrapDir = "bootstrap-manifests"
 	OutIgnitionDir  = "ignition"
+	// OutPoolIgnitionDir holds one Ignition config per worker pool.
+	OutPoolIgnitionDir = "ignition/pools"
 )
 
 // CheckpointAnnotation marks self-hosted pods that the checkpointer saves as local static pods.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,12 +144,17 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, res := renderSource(t, strings.Replace(string(src), `"flatcar"`, fmt.Sprintf("%q", osName), 1))
+			withPool := strings.Replace(string(src), `  worker "node4" {`, `  worker_pool "general" {
+    size   = 3
+    labels = { "pool" = "general" }
+  }
+  worker "node4" {`, 1)
+			_, res := renderSource(t, strings.Replace(withPool, `"flatcar"`, fmt.Sprintf("%q", osName), 1))
 			for _, a := range res.Assets.Files {
 				if a.Kind != generator.KindIgnition {
 					continue
 				}
-				t.Run(a.Node, func(t *testing.T) {
+				t.Run(strings.TrimSuffix(path.Base(a.Path), ".ign"), func(t *testing.T) {
 					cfg, rep, err := ign.Parse(a.Data)
 					if err != nil || len(rep.Entries) > 0 {
 						t.Fatalf("config/v3_4.Parse: %v %s", err, rep)
@@ -174,7 +180,19 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 							t.Errorf("%s content differs from the config", f.Path)
 						}
 					}
-					if hn, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(hn) != a.Node {
+					if a.Node == "" {
+						// A pool machine is named at boot: no hostname, and an identity unit instead.
+						if _, err := os.Stat(filepath.Join(root, "etc/hostname")); err == nil {
+							t.Error("a worker pool config sets a hostname")
+						}
+						env, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/kubelet.env"))
+						if strings.Contains(string(env), "NODE_IP") || !strings.Contains(string(env), "pool=general") {
+							t.Errorf("pool kubelet.env: %s", env)
+						}
+						if _, err := os.Stat(filepath.Join(root, "etc/systemd/system/kubelet.service.d/10-node-identity.conf")); err != nil {
+							t.Error("the kubelet of a pool machine does not wait for its identity")
+						}
+					} else if hn, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(hn) != a.Node {
 						t.Errorf("hostname %q, want %q", hn, a.Node)
 					}
 					keys, _ := filepath.Glob(filepath.Join(root, "home/core/.ssh/authorized_keys*"))

@@ -154,5 +154,12 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 			return nil, err
 		}
 	}
+	for i, m := range d.Pools {
+		data, err := r.pool(m, d.Spec.WorkerPools[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Asset{Path: path.Join(OutPoolIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Role: m.Role, Mode: 0o600, Data: data})
+	}
 	return out, nil
 }

@@ -73,6 +73,13 @@ func WithDefaults(c *Cluster) *Cluster {
 
 	out.Controllers = nodes(c.Controllers, RoleController)
 	out.Workers = nodes(c.Workers, RoleWorker)
+	out.WorkerPools = make([]WorkerPool, len(c.WorkerPools))
+	for i, p := range c.WorkerPools {
+		if p.MaxSize == 0 {
+			p.MaxSize = p.Size
+		}
+		out.WorkerPools[i] = p
+	}
 	return &out
 }
 

@@ -72,6 +72,9 @@ type Cluster struct {
 
 	Controllers []Node `hcl:"controller,block"`
 	Workers     []Node `hcl:"worker,block"`
+	// WorkerPools are groups of identical workers not known one by one (autoscaling groups): a pool
+	// has one Ignition config, and each of its machines takes its name and address at boot.
+	WorkerPools []WorkerPool `hcl:"worker_pool,block"`
 
 	Platform *Platform `hcl:"platform,block"`
 
@@ -149,6 +152,19 @@ type Node struct {
 
 	// Role is set by the reader: controller or worker.
 	Role string
+}
+
+// WorkerPool is a group of identical workers.
+type WorkerPool struct {
+	Name string `hcl:"name,label"`
+	// Size is how many machines the pool usually runs; MaxSize is the most it may grow to (default
+	// Size). Platforms size their groups from them; the pod CIDR must have room for MaxSize.
+	Size    int `hcl:"size,optional"`
+	MaxSize int `hcl:"max_size,optional"`
+	// Labels, Taints and Snippets are added to the workers' role defaults, as for a worker block.
+	Labels   map[string]string `hcl:"labels,optional"`
+	Taints   []string          `hcl:"taints,optional"`
+	Snippets []string          `hcl:"snippets,optional"`
 }
 
 // Machines returns controllers then workers.

@@ -254,7 +254,7 @@ func (v *validator) network() {
 		ranges = append(ranges, namedPrefix{"cluster.pod_cidr", pod})
 		if pod.Bits() > 24 {
 			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s: each node gets a /24, so the pod CIDR must be /24 or larger", c.PodCIDR)
-		} else if n := len(c.Controllers) + len(c.Workers); n > 1<<(24-pod.Bits()) {
+		} else if n := len(c.Controllers) + len(c.Workers) + c.poolCapacity(); n > 1<<(24-pod.Bits()) {
 			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s holds %d node /24s, but the spec has %d machines", c.PodCIDR, 1<<(24-pod.Bits()), n)
 		}
 	}
@@ -478,6 +478,25 @@ func (v *validator) machines() {
 			"%d controllers tolerate no more failures than %d; remove one, add one, or set allow_even_controllers = true", n, n-1)
 	}
 	seen := map[string]map[string]string{"name": {}, "mac": {}, "ip": {}, "domain": {}}
+	for _, p := range c.WorkerPools {
+		prefix := "worker_pool." + p.Name
+		if errs := validation.IsDNS1123Label(p.Name); len(errs) > 0 {
+			v.add(prefix, "Invalid worker pool name", "%q: %s", p.Name, strings.Join(errs, "; "))
+		}
+		if prev, ok := seen["name"][p.Name]; ok {
+			v.add(prefix, "Duplicate name", "%q is also used by %s", p.Name, prev)
+		}
+		seen["name"][p.Name] = prefix
+		if p.Size < 0 {
+			v.add(prefix+".size", "Invalid pool size", "%d is negative", p.Size)
+		}
+		if p.MaxSize < p.Size {
+			v.add(prefix+".max_size", "Invalid pool size", "max_size %d is smaller than size %d", p.MaxSize, p.Size)
+		}
+		v.labels(prefix+".labels", p.Labels)
+		v.taints(prefix+".taints", p.Taints)
+		v.snippets(prefix+".snippets", p.Snippets)
+	}
 	dup := func(kind, value, field string) {
 		if value == "" {
 			return
@@ -543,4 +562,12 @@ func kubeletMaySet(key string) bool {
 	}
 	return prefix == "kubelet.kubernetes.io" || strings.HasSuffix(prefix, ".kubelet.kubernetes.io") ||
 		prefix == "node.kubernetes.io" || strings.HasSuffix(prefix, ".node.kubernetes.io")
+}
+
+func (c *Cluster) poolCapacity() int {
+	n := 0
+	for _, p := range c.WorkerPools {
+		n += p.MaxSize
+	}
+	return n
 }

@@ -165,6 +165,19 @@ func TestRenderRejectsBadSpecs(t *testing.T) {
   }
   controller "node1" {`)
 		}, []string{"Missing sha512", "etcd.sha512"}},
+		{"worker pool named like a machine", func(t *testing.T, s string) string {
+			return edit(t, s, `  worker "node4" {`, `  worker_pool "node4" {
+    size = 2
+  }
+  worker "node4" {`)
+		}, []string{"Duplicate name", "worker.node4", "also used by worker_pool.node4"}},
+		{"worker pool larger than the pod CIDR", func(t *testing.T, s string) string {
+			return edit(t, s, `  worker "node4" {`, `  worker_pool "big" {
+    size     = 10
+    max_size = 300
+  }
+  worker "node4" {`)
+		}, []string{"Pod CIDR too small", "cluster.pod_cidr", "304 machines"}},
 		{"no controllers", func(t *testing.T, s string) string {
 			i, j := strings.Index(s, `  controller "node1"`), strings.Index(s, `  worker "node4"`)
 			return s[:i] + s[j:]
