@@ -38,7 +38,7 @@ func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportSt
 		"admin_kubeconfig": o.AdminKubeconfig,
 		"ca_certificate":   o.CACertificate,
 		"certificates":     o.Certificates,
-		"assets":           o.Assets,
+		"asset_index":      o.AssetIndex,
 		"platform_assets":  o.PlatformAssets,
 		"key_material":     o.KeyMaterial,
 	} {

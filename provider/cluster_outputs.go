@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	tfpath "github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -50,6 +52,7 @@ type rendered struct {
 	caCertificate   string
 	certificates    []certificateInfo
 	index           map[string]generator.IndexEntry // by path
+	indexJSON       string                          // index.json
 	platform        map[string]string               // by path
 	keys            map[string]string               // by path
 }
@@ -66,6 +69,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		platform: map[string]string{},
 		keys:     map[string]string{},
 	}
+	r.indexJSON = string(assets.IndexJSON())
 	for _, e := range assets.Index().Assets {
 		r.index[e.Path] = e
 	}
@@ -113,15 +117,17 @@ func renderedFromState(ctx context.Context, o *clusterOutputs) (*rendered, diag.
 		adminKubeconfig: o.AdminKubeconfig.ValueString(),
 		caCertificate:   o.CACertificate.ValueString(),
 		index:           map[string]generator.IndexEntry{},
+		indexJSON:       o.AssetIndex.ValueString(),
 		platform:        strMap(o.PlatformAssets),
 		keys:            strMap(o.KeyMaterial),
 	}
-	if !o.Assets.IsNull() && !o.Assets.IsUnknown() {
-		assets := map[string]assetModel{}
-		diags.Append(o.Assets.ElementsAs(ctx, &assets, false)...)
-		for p, a := range assets {
-			r.index[p] = generator.IndexEntry{Path: p, Kind: generator.Kind(a.Kind.ValueString()),
-				Node: a.Node.ValueString(), Role: a.Role.ValueString(), SHA256: a.SHA256.ValueString()}
+	if r.indexJSON != "" {
+		var idx generator.Index
+		if err := json.Unmarshal([]byte(r.indexJSON), &idx); err != nil {
+			diags.AddAttributeError(tfpath.Root("asset_index"), "Unreadable asset index in state", err.Error())
+		}
+		for _, e := range idx.Assets {
+			r.index[e.Path] = e
 		}
 	}
 	if !o.Certificates.IsNull() && !o.Certificates.IsUnknown() {
@@ -201,29 +207,6 @@ func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, di
 	var d diag.Diagnostics
 	o.Certificates, d = types.ListValue(certificateType, certs)
 	diags.Append(d...)
-
-	assets := make(map[string]attr.Value, len(r.index))
-	for p, e := range r.index {
-		v, d := types.ObjectValue(assetType.AttrTypes, map[string]attr.Value{
-			"kind": types.StringValue(string(e.Kind)), "node": types.StringValue(e.Node),
-			"role": types.StringValue(e.Role), "sha256": str(e.SHA256, before.index[p].SHA256),
-		})
-		diags.Append(d...)
-		assets[p] = v
-	}
-	o.Assets, d = types.MapValue(assetType, assets)
-	diags.Append(d...)
+	o.AssetIndex = str(r.indexJSON, before.indexJSON)
 	return o, diags
-}
-
-// indexOf rebuilds an output directory's index from the assets attribute.
-func indexOf(ctx context.Context, assets types.Map) (generator.Index, diag.Diagnostics) {
-	byPath := map[string]assetModel{}
-	diags := assets.ElementsAs(ctx, &byPath, false)
-	var idx generator.Index
-	for p, a := range byPath {
-		idx.Assets = append(idx.Assets, generator.IndexEntry{Path: p, Kind: generator.Kind(a.Kind.ValueString()),
-			Node: a.Node.ValueString(), Role: a.Role.ValueString(), SHA256: a.SHA256.ValueString()})
-	}
-	return idx, diags
 }

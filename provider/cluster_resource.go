@@ -223,20 +223,15 @@ func (r *clusterResource) apply(ctx context.Context, m *clusterModel, keys map[s
 // Read checks output_dir: when its files are no longer the render in state, output_dir is cleared so
 // the next plan shows the difference and the apply writes the directory again.
 func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state clusterModel
-	if resp.Diagnostics.Append(req.State.Get(ctx, &state)...); resp.Diagnostics.HasError() {
+	// Only two attributes matter here; reading the whole state would cost seconds for big clusters.
+	var dir, index types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("output_dir"), &dir)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("asset_index"), &index)...)
+	if resp.Diagnostics.HasError() || dir.ValueString() == "" || index.ValueString() == "" {
 		return
 	}
-	dir := state.OutputDir.ValueString()
-	if dir == "" || state.Assets.IsNull() {
-		return
-	}
-	idx, diags := indexOf(ctx, state.Assets)
-	if resp.Diagnostics.Append(diags...); diags.HasError() {
-		return
-	}
-	if why := renderDrift(absolute(dir), idx); why != "" {
-		tflog.Info(ctx, "output directory no longer holds the render", map[string]any{"output_dir": dir, "why": why})
+	if why := renderDrift(absolute(dir.ValueString()), index.ValueString()); why != "" {
+		tflog.Info(ctx, "output directory no longer holds the render", map[string]any{"output_dir": dir.ValueString(), "why": why})
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("output_dir"), types.StringNull())...)
 	}
 }

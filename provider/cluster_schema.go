@@ -46,7 +46,7 @@ type clusterOutputs struct {
 	AdminKubeconfig types.String `tfsdk:"admin_kubeconfig"`
 	CACertificate   types.String `tfsdk:"ca_certificate"`
 	Certificates    types.List   `tfsdk:"certificates"`
-	Assets          types.Map    `tfsdk:"assets"`
+	AssetIndex      types.String `tfsdk:"asset_index"`
 	PlatformAssets  types.Map    `tfsdk:"platform_assets"`
 	KeyMaterial     types.Map    `tfsdk:"key_material"`
 }
@@ -109,19 +109,9 @@ type certificateModel struct {
 	NotAfter types.String `tfsdk:"not_after"`
 }
 
-type assetModel struct {
-	Kind   types.String `tfsdk:"kind"`
-	Node   types.String `tfsdk:"node"`
-	Role   types.String `tfsdk:"role"`
-	SHA256 types.String `tfsdk:"sha256"`
-}
-
 var (
 	certificateType = types.ObjectType{AttrTypes: map[string]attr.Type{
 		"path": types.StringType, "subject": types.StringType, "not_after": types.StringType,
-	}}
-	assetType = types.ObjectType{AttrTypes: map[string]attr.Type{
-		"kind": types.StringType, "node": types.StringType, "role": types.StringType, "sha256": types.StringType,
 	}}
 )
 
@@ -267,14 +257,9 @@ func clusterSchema() schema.Schema {
 					"subject":   schema.StringAttribute{Computed: true, MarkdownDescription: "The certificate's subject."},
 					"not_after": schema.StringAttribute{Computed: true, MarkdownDescription: "When it expires (RFC 3339, UTC)."},
 				}}},
-			"assets": schema.MapNestedAttribute{Computed: true,
-				MarkdownDescription: "The render's index, keyed by path: what `index.json` lists in an output directory.",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"kind":   schema.StringAttribute{Computed: true, MarkdownDescription: "What the file is: `ignition`, `certificate`, `private-key`, `kubeconfig`, ..."},
-					"node":   schema.StringAttribute{Computed: true, MarkdownDescription: "The machine it belongs to, if any."},
-					"role":   schema.StringAttribute{Computed: true, MarkdownDescription: "The role it belongs to, if any."},
-					"sha256": schema.StringAttribute{Computed: true, MarkdownDescription: "The file's SHA-256 (hex)."},
-				}}},
+			"asset_index": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "The render's index, the `index.json` of an output directory: every file's path, kind, " +
+					"machine, role and SHA-256, as JSON. `jsondecode(...).assets` lists them."},
 			"platform_assets": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Files that a platform adapter adds to the render (matchbox profiles and groups, " +
 					"cloud user data), keyed by path. Empty until the spec selects a platform."},
