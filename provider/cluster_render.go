@@ -24,6 +24,9 @@ func renderCluster(c *spec.Cluster, keys map[string]string, now time.Time) (*out
 	if err != nil {
 		return nil, err
 	}
+	// The platform hook: a spec with a platform gets its adapter's files (matchbox profiles, cloud
+	// user data), which renderedOf exports as platform_assets. liftoff_cluster does not set
+	// spec.Platform from its arguments yet, so this adds nothing today.
 	extra, err := platforms.Render(c, res.Assets)
 	if err != nil {
 		return nil, err

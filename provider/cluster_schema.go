@@ -261,8 +261,9 @@ func clusterSchema() schema.Schema {
 				MarkdownDescription: "The render's index, the `index.json` of an output directory: every file's path, kind, " +
 					"machine, role and SHA-256, as JSON. `jsondecode(...).assets` lists them."},
 			"platform_assets": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
-				MarkdownDescription: "Files that a platform adapter adds to the render (matchbox profiles and groups, " +
-					"cloud user data), keyed by path. Empty until the spec selects a platform."},
+				MarkdownDescription: "Files a platform adapter adds to the render (matchbox profiles and groups, cloud " +
+					"user data), keyed by path: every file of a kind the generator itself does not render. Empty while " +
+					"`liftoff_cluster` has no platform argument; the spec's `platform` block is not yet one of its arguments."},
 			"key_material": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "The cluster's keys, certificates and bootstrap token, keyed by path under `pki/`. " +
 					"Generated on the first apply and reused by every later one."},
