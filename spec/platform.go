@@ -63,6 +63,9 @@ type AWSPlatform struct {
 	AMI                    string `hcl:"ami,optional"`
 	ControllerInstanceType string `hcl:"controller_instance_type,optional"`
 	WorkerInstanceType     string `hcl:"worker_instance_type,optional"`
+	// WorkerPoolInstanceTypes sets the instance type of a worker pool's machines by pool name, like
+	// { general = "m6i.large" }; a pool not named here runs WorkerInstanceType.
+	WorkerPoolInstanceTypes map[string]string `hcl:"worker_pool_instance_types,optional"`
 	// EtcdVolumeIDs maps each controller to the EBS volume holding its etcd data (vol-...).
 	EtcdVolumeIDs map[string]string `hcl:"etcd_volume_ids,optional"`
 	// EtcdVolumeDevice is the device path of the etcd volume when volume IDs are not known when

@@ -1,6 +1,6 @@
 # The EC2 side of examples/aws/cluster.hcl: network, API load balancer, the bucket with every
-# machine's full Ignition config, launch templates whose user data points at those configs, the
-# machines, and the controllers' etcd volumes.
+# machine's and worker pool's full Ignition config, launch templates whose user data points at those
+# configs, the machines, the pools' autoscaling groups, and the controllers' etcd volumes.
 #
 #   liftoff render --spec cluster.hcl --out assets
 #   terraform init && terraform apply
@@ -9,6 +9,10 @@
 # config for its own address and name, and an autoscaling group cannot give an instance a chosen
 # address. A changed config changes its machine's user data and launch template, which replaces the
 # machine (one at a time with `terraform apply -target`, for controllers).
+#
+# A worker pool's machines find their name and address at boot, so a pool is an autoscaling group.
+# A changed pool config changes its launch template, and the group replaces its machines a few at a
+# time (an instance refresh).
 
 terraform {
   required_version = ">= 1.5"
@@ -36,6 +40,12 @@ variable "vpc_cidr" {
   type        = string
   description = "The VPC; it must hold the spec's host_cidrs."
   default     = "10.0.0.0/16"
+}
+
+variable "pool_subnet_base" {
+  type        = number
+  description = "Worker pools' machines take addresses in subnets N.0/24 of the VPC from this N on, one per zone; no machine of the spec may be in them."
+  default     = 100
 }
 
 variable "ssh_cidrs" {
@@ -71,6 +81,11 @@ locals {
   subnet_of = { for name, m in local.machines : name => split(".", m.ip)[2] }
   subnets   = toset(values(local.subnet_of))
   ami       = coalesce(module.liftoff.ami, data.aws_ami.flatcar.id)
+  pools     = module.liftoff.pools
+  # Pools get subnets of their own, so that EC2 never gives a pool machine an address of the spec.
+  pool_subnets = length(local.pools) == 0 ? {} : {
+    for i, zone in var.availability_zones : zone => var.pool_subnet_base + i
+  }
 }
 
 data "aws_ami" "flatcar" {
@@ -122,6 +137,30 @@ resource "aws_subnet" "hosts" {
 
 resource "aws_route_table_association" "hosts" {
   for_each = aws_subnet.hosts
+
+  subnet_id      = each.value.id
+  route_table_id = aws_route_table.cluster.id
+}
+
+resource "aws_subnet" "pools" {
+  for_each = local.pool_subnets
+
+  vpc_id                  = aws_vpc.cluster.id
+  cidr_block              = cidrsubnet(var.vpc_cidr, 8, each.value)
+  availability_zone       = each.key
+  map_public_ip_on_launch = true
+  tags                    = { Name = "${local.cluster}-pools-${each.key}" }
+
+  lifecycle {
+    precondition {
+      condition     = !contains(local.subnets, tostring(each.value))
+      error_message = "Subnet ${each.value} holds machines of the spec; set pool_subnet_base so that pool subnets hold none."
+    }
+  }
+}
+
+resource "aws_route_table_association" "pools" {
+  for_each = aws_subnet.pools
 
   subnet_id      = each.value.id
   route_table_id = aws_route_table.cluster.id
@@ -244,6 +283,16 @@ resource "aws_s3_object" "ignition" {
   content_type = "application/json"
 }
 
+resource "aws_s3_object" "pool" {
+  for_each = local.pools
+
+  bucket       = aws_s3_bucket.configs.id
+  key          = each.value.object.key
+  source       = each.value.object.source
+  source_hash  = each.value.object.sha512
+  content_type = "application/json"
+}
+
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -257,7 +306,7 @@ data "aws_iam_policy_document" "assume" {
 data "aws_iam_policy_document" "read_configs" {
   statement {
     actions   = ["s3:GetObject"]
-    resources = [for o in aws_s3_object.ignition : "${aws_s3_bucket.configs.arn}/${o.key}"]
+    resources = [for o in concat(values(aws_s3_object.ignition), values(aws_s3_object.pool)) : "${aws_s3_bucket.configs.arn}/${o.key}"]
   }
 }
 
@@ -334,6 +383,87 @@ resource "aws_instance" "machine" {
 
   lifecycle {
     replace_triggered_by = [aws_launch_template.machine[each.key].latest_version]
+  }
+}
+
+# Worker pools. Pool and machine names are distinct, so the templates' names are too.
+
+resource "aws_launch_template" "pool" {
+  for_each = local.pools
+
+  name          = "${local.cluster}-${each.key}"
+  image_id      = local.ami
+  instance_type = each.value.instance_type
+  user_data     = each.value.user_data
+
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.machine.arn
+  }
+  vpc_security_group_ids = [aws_security_group.cluster.id]
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+    ebs {
+      volume_size = 40
+      volume_type = "gp3"
+      encrypted   = true
+    }
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags = {
+      Name                        = "${local.cluster}-${each.key}"
+      "liftoff.dev/pool"          = each.key
+      "liftoff.dev/config-sha512" = each.value.fingerprint
+    }
+  }
+  tags = {
+    "liftoff.dev/config-sha512" = each.value.fingerprint
+  }
+}
+
+resource "aws_autoscaling_group" "pool" {
+  for_each = local.pools
+
+  name                = "${local.cluster}-${each.key}"
+  min_size            = each.value.min_size
+  desired_capacity    = each.value.desired_capacity
+  max_size            = each.value.max_size
+  vpc_zone_identifier = [for s in aws_subnet.pools : s.id]
+
+  launch_template {
+    id      = aws_launch_template.pool[each.key].id
+    version = aws_launch_template.pool[each.key].latest_version
+  }
+
+  # A changed config is a new launch template version, which starts a refresh: the group replaces
+  # its machines a few at a time, keeping most of them in service.
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 90
+    }
+  }
+
+  tag {
+    key                 = "liftoff.dev/config-sha512"
+    value               = each.value.fingerprint
+    propagate_at_launch = false
+  }
+
+  # The machines read the pool's config from the bucket at first boot.
+  depends_on = [aws_s3_object.pool, aws_iam_role_policy.read_configs, aws_route_table_association.pools]
+
+  lifecycle {
+    # Between min_size and max_size the group's size is a cluster autoscaler's to change; raising
+    # the pool's size raises min_size, and with it the group.
+    ignore_changes = [desired_capacity]
   }
 }
 

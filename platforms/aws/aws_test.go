@@ -11,6 +11,7 @@ import (
 
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/platforms/aws"
 	"github.com/liftoff-k8s/liftoff/platforms/internal/testcluster"
 	"github.com/liftoff-k8s/liftoff/spec"
@@ -22,29 +23,130 @@ const awsBlock = `platform "aws" {
     etcd_volume_device = "/dev/xvdf"
   }`
 
+// pool is a worker pool block for the cluster specs of these tests.
+const pool = `
+  worker_pool "general" {
+    size     = 3
+    max_size = 10
+    labels   = { "liftoff.dev/pool" = "general" }
+  }`
+
 // TestUserDataFitsEC2AtEveryClusterSize renders clusters of 1 to 7 controllers with 1,000 workers
-// and checks every launch template's user data against EC2's 16,384-byte limit.
+// and a worker pool, and checks every launch template's user data, the machines' and the pool's,
+// against EC2's 16,384-byte limit.
 func TestUserDataFitsEC2AtEveryClusterSize(t *testing.T) {
 	for controllers := 1; controllers <= 7; controllers++ {
 		t.Run(fmt.Sprintf("%d-controllers", controllers), func(t *testing.T) {
 			t.Parallel()
-			r := testcluster.Render(t, testcluster.Spec("flatcar", awsBlock, controllers, 1000, ""))
+			r := testcluster.Render(t, testcluster.Spec("flatcar", awsBlock, controllers, 1000, pool))
 			userData := r.Files(aws.KindUserData)
 			if len(userData) != controllers+1000 {
 				t.Fatalf("%d user data files, want one per machine (%d)", len(userData), controllers+1000)
 			}
-			largest := 0
-			for _, u := range userData {
-				if len(u.Data) >= 16384 {
+			poolUserData := r.Files(aws.KindPoolUserData)
+			if len(poolUserData) != 1 || poolUserData[0].Path != "aws/user-data/pools/general.ign" {
+				t.Fatalf("pool user data %v, want aws/user-data/pools/general.ign", paths(poolUserData))
+			}
+			largest := map[generator.Kind]int{}
+			for _, u := range append(userData, poolUserData...) {
+				if len(u.Data) >= aws.MaxUserData {
 					t.Errorf("%s is %d bytes: EC2 refuses user data of 16,384 bytes or more", u.Path, len(u.Data))
 				}
-				largest = max(largest, len(u.Data))
+				largest[u.Kind] = max(largest[u.Kind], len(u.Data))
 			}
-			var objects int
-			for _, o := range r.Files(aws.KindIgnitionObject) {
-				objects = max(objects, len(o.Data))
+			for _, kind := range []generator.Kind{aws.KindIgnitionObject, aws.KindPoolIgnitionObject} {
+				for _, o := range r.Files(kind) {
+					largest[kind] = max(largest[kind], len(o.Data))
+				}
 			}
-			t.Logf("largest user data %d bytes; largest full config %d bytes", largest, objects)
+			t.Logf("largest user data: machine %d bytes, pool %d bytes; largest full config: machine %d bytes, pool %d bytes",
+				largest[aws.KindUserData], largest[aws.KindPoolUserData], largest[aws.KindIgnitionObject], largest[aws.KindPoolIgnitionObject])
+		})
+	}
+}
+
+// TestWorkerPoolsBecomeAutoscalingGroups checks each pool's entry in the manifest (sizes for its
+// autoscaling group, instance type, fingerprint) and its files: the generator's pool config as the
+// object, and user data that fetches it from the pools' folder of the bucket and verifies it.
+func TestWorkerPoolsBecomeAutoscalingGroups(t *testing.T) {
+	block := strings.Replace(awsBlock, `region = "eu-central-1"`, `region = "eu-central-1"
+    prefix = "clusters/test"
+    worker_instance_type = "m6i.xlarge"
+    worker_pool_instance_types = { gpu = "g5.xlarge" }`, 1)
+	r := testcluster.Render(t, testcluster.Spec("flatcar", block, 1, 1, pool+`
+  worker_pool "gpu" {
+    size   = 0
+    taints = ["gpu=true:NoSchedule"]
+  }`))
+	all := r.All()
+	var m aws.Manifest
+	if err := json.Unmarshal(all.Get(aws.ManifestPath).Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.WorkerPools) != 2 || len(m.Workers) != 1 {
+		t.Fatalf("manifest pools %v and workers %v, want the general and gpu pools and worker w1", keys(m.WorkerPools), keys(m.Workers))
+	}
+	sizes := map[string][4]any{"general": {"m6i.xlarge", 3, 3, 10}, "gpu": {"g5.xlarge", 0, 0, 0}}
+	for name, want := range sizes {
+		p := m.WorkerPools[name]
+		if got := [4]any{p.InstanceType, p.MinSize, p.DesiredCapacity, p.MaxSize}; got != want {
+			t.Errorf("pool %s: instance type, min, desired, max %v, want %v", name, got, want)
+		}
+		object, userData := all.Get(p.Object), all.Get(p.UserData)
+		if object == nil || userData == nil || object.Kind != aws.KindPoolIgnitionObject || userData.Kind != aws.KindPoolUserData {
+			t.Fatalf("pool %s: manifest names %s and %s, which the render does not hold with the pool kinds", name, p.Object, p.UserData)
+		}
+		for _, a := range []*generator.Asset{object, userData} {
+			if a.Node != "" || a.Role != spec.RoleWorker {
+				t.Errorf("%s belongs to machine %q with role %q, want no machine and the worker role", a.Path, a.Node, a.Role)
+			}
+		}
+		if object.Mode != 0o600 {
+			t.Errorf("%s has mode %o: it holds the bootstrap token", object.Path, object.Mode)
+		}
+		if !bytes.Equal(object.Data, r.Assets.Get("ignition/pools/"+name+".ign").Data) {
+			t.Errorf("pool %s: the object is not the generator's pool config", name)
+		}
+		sum := sha512.Sum512(object.Data)
+		if p.ConfigSHA512 != hex.EncodeToString(sum[:]) {
+			t.Errorf("pool %s: fingerprint %s is not the sha512 of its object", name, p.ConfigSHA512)
+		}
+		if p.ObjectKey != "clusters/test/pools/"+name+".ign" {
+			t.Errorf("pool %s: object key %s", name, p.ObjectKey)
+		}
+		replace := testcluster.ParseIgnition(t, userData.Data).Ignition.Config.Replace
+		if want := "s3://liftoff-test-configs/" + p.ObjectKey; replace.Source == nil || *replace.Source != want {
+			t.Errorf("pool %s: user data replaces itself with %v, want %s", name, replace.Source, want)
+		}
+		if h := replace.Verification.Hash; h == nil || *h != "sha512-"+p.ConfigSHA512 {
+			t.Errorf("pool %s: user data verifies %v, not the object's sha512", name, h)
+		}
+	}
+	if m.WorkerPools["general"].ConfigSHA512 == m.WorkerPools["gpu"].ConfigSHA512 {
+		t.Error("pools with different taints have the same fingerprint")
+	}
+}
+
+// TestWorkerPoolInstanceTypesAreChecked refuses pool instance types of the wrong format or
+// architecture, and for pools the spec does not have, at the line and field of the entry.
+func TestWorkerPoolInstanceTypesAreChecked(t *testing.T) {
+	tests := []struct{ name, types, field, summary string }{
+		{"unknown pool", `{ general = "m6i.large", batch = "c7i.large" }`, `platform.aws.worker_pool_instance_types["batch"]`, "Instance type for an unknown worker pool"},
+		{"bad format", `{ general = "m6i-large" }`, `platform.aws.worker_pool_instance_types["general"]`, "Invalid instance type"},
+		{"other architecture", `{ general = "m7g.large" }`, `platform.aws.worker_pool_instance_types["general"]`, "Instance type of another architecture"},
+		{"empty", `{ general = "" }`, `platform.aws.worker_pool_instance_types["general"]`, "Invalid instance type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := testcluster.Spec("flatcar", strings.Replace(awsBlock, `region = "eu-central-1"`, "region = \"eu-central-1\"\n    worker_pool_instance_types = "+tt.types, 1), 1, 1, pool)
+			got := testcluster.Problems(t, src)
+			line := 1 + strings.Count(src[:strings.Index(src, "worker_pool_instance_types")], "\n")
+			if want := fmt.Sprintf("cluster.hcl:%d: %s: %s", line, tt.field, tt.summary); !strings.Contains(got, want) {
+				t.Errorf("problems lack %q:\n%s", want, got)
+			}
+			if strings.Count(got, "\n") != 0 {
+				t.Errorf("more problems than the pool's instance type:\n%s", got)
+			}
 		})
 	}
 }
@@ -163,6 +265,14 @@ func TestControllersMountEtcdVolume(t *testing.T) {
 			}
 		})
 	}
+}
+
+func paths(as []generator.Asset) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Path
+	}
+	return out
 }
 
 func deref(s *string) string {

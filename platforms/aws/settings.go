@@ -64,6 +64,14 @@ func settingsOf(c *spec.Cluster) settings {
 	return s
 }
 
+// poolType is the instance type of a worker pool's machines.
+func (s settings) poolType(pool string) string {
+	if t := s.WorkerPoolInstanceTypes[pool]; t != "" {
+		return t
+	}
+	return s.types[spec.RoleWorker]
+}
+
 // etcdDevice is where a controller's etcd volume appears: on Nitro instances an EBS volume is an
 // NVMe device whose by-id name carries the volume ID without its dash.
 func (s settings) etcdDevice(controller string) string {
@@ -76,7 +84,7 @@ func (s settings) etcdDevice(controller string) string {
 func field(setting string) string { return spec.PlatformField(spec.PlatformAWS, setting) }
 
 // Validate checks the AWS settings: names AWS would refuse, instance types of the wrong format or
-// architecture, and an etcd volume for every controller.
+// architecture or for a worker pool the spec does not have, and an etcd volume for every controller.
 func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	var ps spec.Problems
 	add := func(field, summary, detail string, args ...any) {
@@ -101,20 +109,33 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	if s.AMI != "" && !amiRE.MatchString(s.AMI) {
 		add(field("ami"), "Invalid AMI ID", "%q is not an image ID like ami-0123456789abcdef0", s.AMI)
 	}
-	for _, f := range []struct{ setting, role string }{{"controller_instance_type", spec.RoleController}, {"worker_instance_type", spec.RoleWorker}} {
-		t := s.types[f.role]
+	instanceType := func(f, t string) {
 		m := instanceTypeRE.FindStringSubmatch(t)
 		if m == nil {
-			add(field(f.setting), "Invalid instance type", "%q is not an EC2 instance type like m6i.large (FAMILY.SIZE)", t)
-			continue
+			add(f, "Invalid instance type", "%q is not an EC2 instance type like m6i.large (FAMILY.SIZE)", t)
+			return
 		}
 		if graviton := m[1] == "a" && m[2] == "1" || strings.Contains(m[3], "g"); graviton != (c.Arch == "arm64") {
 			want := "an x86_64 type such as m6i.large"
 			if c.Arch == "arm64" {
 				want = "a Graviton type such as m7g.large"
 			}
-			add(field(f.setting), "Instance type of another architecture", "%q does not run %s machines; use %s", t, c.Arch, want)
+			add(f, "Instance type of another architecture", "%q does not run %s machines; use %s", t, c.Arch, want)
 		}
+	}
+	instanceType(field("controller_instance_type"), s.types[spec.RoleController])
+	instanceType(field("worker_instance_type"), s.types[spec.RoleWorker])
+	pools := map[string]bool{}
+	for _, p := range c.WorkerPools {
+		pools[p.Name] = true
+	}
+	for _, name := range sortedKeys(s.WorkerPoolInstanceTypes) {
+		f := fmt.Sprintf("%s[%q]", field("worker_pool_instance_types"), name)
+		if !pools[name] {
+			add(f, "Instance type for an unknown worker pool", "%q is not a worker_pool of the spec", name)
+			continue
+		}
+		instanceType(f, s.WorkerPoolInstanceTypes[name])
 	}
 
 	switch {
@@ -134,12 +155,7 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 				add(field("etcd_volume_ids"), "Missing etcd volume", "controller %s has no volume in etcd_volume_ids", n.Name)
 			}
 		}
-		names := make([]string, 0, len(s.EtcdVolumeIDs))
-		for name := range s.EtcdVolumeIDs {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range sortedKeys(s.EtcdVolumeIDs) {
 			id, f := s.EtcdVolumeIDs[name], fmt.Sprintf("%s[%q]", field("etcd_volume_ids"), name)
 			switch {
 			case !controllers[name]:
@@ -157,6 +173,15 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		add(field("etcd_volume_size"), "Invalid volume size", "%d GiB: an EBS volume holds 1 to 16384 GiB", s.size)
 	}
 	return ps
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // bucketProblem says why AWS would refuse a general purpose bucket name, or returns "".

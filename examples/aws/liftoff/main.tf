@@ -1,5 +1,6 @@
 # Reads what `liftoff render` wrote for the AWS platform (aws/cluster.json and the files it names)
-# and hands it to the configuration that creates the machines. It needs no provider.
+# and hands it to the configuration that creates the machines and the worker pools' autoscaling
+# groups. It needs no provider.
 
 variable "assets_dir" {
   type        = string
@@ -74,5 +75,24 @@ output "fingerprints" {
   description = "Each machine's config fingerprint: when it changes, the machine is replaced."
   value = {
     for name, m in local.machines : name => m.config_sha512
+  }
+}
+
+output "pools" {
+  description = "Each worker pool's autoscaling group: instance type, sizes, launch-template user data (base64), config fingerprint and full Ignition config object."
+  value = {
+    for name, p in local.manifest.worker_pools : name => {
+      instance_type    = p.instance_type
+      min_size         = p.min_size
+      desired_capacity = p.desired_capacity
+      max_size         = p.max_size
+      user_data        = filebase64("${var.assets_dir}/${p.user_data}")
+      fingerprint      = p.config_sha512
+      object = {
+        key    = p.object_key
+        source = "${var.assets_dir}/${p.object}"
+        sha512 = filesha512("${var.assets_dir}/${p.object}")
+      }
+    }
   }
 }
