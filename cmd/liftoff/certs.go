@@ -15,6 +15,7 @@ import (
 
 func certsCommand() *cobra.Command {
 	var dir, window string
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "certs --dir DIR",
 		Short: "List every certificate of a rendered cluster with its subject, SANs and expiry",
@@ -33,6 +34,7 @@ func certsCommand() *cobra.Command {
 				return err
 			}
 			now := time.Now()
+			var due []string
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "PATH\tSUBJECT\tSANS\tEXPIRES\tSTATUS")
 			for _, c := range certs {
@@ -47,16 +49,26 @@ func certsCommand() *cobra.Command {
 				case c.ExpiresWithin(now, renew):
 					status += ", RENEW (re-render to renew)"
 				}
+				if c.ExpiresWithin(now, renew) {
+					due = append(due, c.Path)
+				}
 				if c.IsCA {
 					status += ", CA"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Path, c.Subject, sans, c.NotAfter.UTC().Format(time.RFC3339), status)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if check && len(due) > 0 {
+				return fmt.Errorf("%d certificates expire within %s: %s", len(due), window, strings.Join(due, ", "))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "rendered output directory")
 	cmd.Flags().StringVar(&window, "renew-before", spec.DefaultRenewBefore, "flag certificates expiring within this window")
+	cmd.Flags().BoolVar(&check, "check", false, "exit non-zero when any certificate expires within the window (for monitoring)")
 	cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -112,4 +112,10 @@ func TestRenderWritesAtomicallyAndReusesKeys(t *testing.T) {
 	if strings.Contains(stdout, "PRIVATE KEY") {
 		t.Error("certs printed key material")
 	}
+	if _, _, code := runCLI(t, "certs", "--dir", out, "--check"); code != 0 {
+		t.Error("--check failed on fresh certificates")
+	}
+	if _, stderr, code := runCLI(t, "certs", "--dir", out, "--check", "--renew-before", "400d"); code == 0 || !strings.Contains(stderr, "pki/apiserver.crt") {
+		t.Errorf("--check passed with certificates inside the window: %s", stderr)
+	}
 }
