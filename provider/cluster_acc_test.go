@@ -143,6 +143,7 @@ func TestAccCluster(t *testing.T) {
 					PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionUpdate),
 						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": changed, "w2": same}},
+						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": changed, "w2": same}},
 						unchangedEntries{testResource, "key_material", &created},
 						sensitive,
 					},
@@ -169,6 +170,7 @@ func TestAccCluster(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": added}},
+						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": added}},
 						unchangedEntries{testResource, "key_material", &created},
 					},
 				},
@@ -192,6 +194,7 @@ func TestAccCluster(t *testing.T) {
 						plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionUpdate),
 						// Workers hold no leaf certificate, so their configs stay as they are.
 						mapEntries{testResource, "ignition", map[string]string{"c1": unknown, "w1": same, "w3": same}},
+						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": unknown, "w1": same, "w3": same}},
 						certificateFates{testResource, map[string]string{
 							"pki/ca.crt": same, "pki/etcd/ca.crt": same, "pki/front-proxy-ca.crt": same,
 							"pki/apiserver.crt": unknown, "pki/admin.crt": unknown, "pki/etcd/c1/server.crt": unknown,

@@ -35,6 +35,7 @@ func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportSt
 		"id":               types.StringValue(assets.Cluster),
 		"name":             types.StringValue(assets.Cluster),
 		"ignition":         o.Ignition,
+		"ignition_sha256":  o.IgnitionSHA256,
 		"admin_kubeconfig": o.AdminKubeconfig,
 		"ca_certificate":   o.CACertificate,
 		"certificates":     o.Certificates,

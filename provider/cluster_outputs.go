@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -187,6 +189,7 @@ func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, di
 	}
 	var o clusterOutputs
 	o.Ignition = strMap(r.ignition, before.ignition)
+	o.IgnitionSHA256 = strMap(digests(r.ignition), digests(before.ignition))
 	o.KeyMaterial = strMap(r.keys, before.keys)
 	o.PlatformAssets = strMap(r.platform, before.platform)
 	o.AdminKubeconfig = str(r.adminKubeconfig, before.adminKubeconfig)
@@ -209,4 +212,14 @@ func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, di
 	diags.Append(d...)
 	o.AssetIndex = str(r.indexJSON, before.indexJSON)
 	return o, diags
+}
+
+// digests maps each value to its SHA-256 (hex).
+func digests(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		sum := sha256.Sum256([]byte(v))
+		out[k] = hex.EncodeToString(sum[:])
+	}
+	return out
 }

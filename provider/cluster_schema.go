@@ -43,6 +43,7 @@ type clusterArgs struct {
 // clusterOutputs are what a render exports.
 type clusterOutputs struct {
 	Ignition        types.Map    `tfsdk:"ignition"`
+	IgnitionSHA256  types.Map    `tfsdk:"ignition_sha256"`
 	AdminKubeconfig types.String `tfsdk:"admin_kubeconfig"`
 	CACertificate   types.String `tfsdk:"ca_certificate"`
 	Certificates    types.List   `tfsdk:"certificates"`
@@ -246,6 +247,9 @@ func clusterSchema() schema.Schema {
 			"ignition": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config (JSON), keyed by machine name. Sensitive: controllers' " +
 					"configs hold private keys and every config holds the bootstrap token."},
+			"ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Each machine's Ignition config's SHA-256 (hex), keyed by machine name. Not sensitive, " +
+					"so a plan shows which machines' configs change; a platform can replace a machine when its entry changes."},
 			"admin_kubeconfig": schema.StringAttribute{Computed: true, Sensitive: true,
 				MarkdownDescription: "A kubeconfig with cluster-admin rights."},
 			"ca_certificate": schema.StringAttribute{Computed: true,

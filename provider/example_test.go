@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,6 +75,11 @@ func TestExampleLocal(t *testing.T) {
 	if code != 2 || !strings.Contains(plan, "1 to change") {
 		t.Fatalf("plan after changing worker2 (exit %d):\n%s", code, plan)
 	}
+	// The plan names the one machine whose config changes.
+	if !regexp.MustCompile(`~ "worker2"\s+= "[0-9a-f]{64}" -> "[0-9a-f]{64}"`).MatchString(plan) ||
+		strings.Contains(plan, `~ "worker1"`) || strings.Contains(plan, `~ "controller1"`) {
+		t.Errorf("the plan does not show worker2's config alone changing:\n%s", plan)
+	}
 	token, err := os.ReadFile(filepath.Join(dir, "out", "pki", "bootstrap-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +88,24 @@ func TestExampleLocal(t *testing.T) {
 		if strings.Contains(plan, secret) {
 			t.Errorf("the plan reveals %q:\n%s", secret, plan)
 		}
+	}
+
+	// A file of out/ removed by hand is noticed and written again.
+	if err := os.WriteFile(main, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "out", "ignition", "worker1.ign")); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := w.run("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "output_dir") {
+		t.Fatalf("plan after removing out/ignition/worker1.ign (exit %d):\n%s", code, out)
+	}
+	w.must("apply", "-auto-approve")
+	if _, err := os.Stat(filepath.Join(dir, "out", "ignition", "worker1.ign")); err != nil {
+		t.Fatalf("the apply did not write out/ignition/worker1.ign again: %v", err)
+	}
+	if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("plan after restoring out/ is not empty (exit %d):\n%s", code, out)
 	}
 
 	w.must("destroy", "-auto-approve")
