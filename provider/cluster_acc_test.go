@@ -40,6 +40,9 @@ resource "liftoff_cluster" "test" {
   }
   workers = {
 %s  }
+  worker_pools = {
+    general = { size = 2, max_size = 4, labels = { pool = "general" } }
+  }
 }
 `, outputDir, w.String())
 }
@@ -122,6 +125,7 @@ func TestAccCluster(t *testing.T) {
 					resource.TestCheckResourceAttr(testResource, "id", "acc"),
 					resource.TestCheckResourceAttr(testResource, "ignition.%", "3"),
 					resource.TestCheckResourceAttr(testResource, "platform_assets.%", "0"),
+					resource.TestCheckResourceAttrWith(testResource, "worker_pool_ignition.general", func(v string) error { return butane.Check([]byte(v)) }),
 					resource.TestCheckResourceAttrWith(testResource, "ca_certificate", prefixed("-----BEGIN CERTIFICATE-----")),
 					resource.TestCheckResourceAttrWith(testResource, "admin_kubeconfig", containing("server: https://10.0.0.10:6443")),
 					resource.TestCheckResourceAttrWith(testResource, "asset_index", containing(`"path": "ignition/w2.ign"`)),
@@ -144,6 +148,7 @@ func TestAccCluster(t *testing.T) {
 						plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionUpdate),
 						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": changed, "w2": same}},
 						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": changed, "w2": same}},
+						mapEntries{testResource, "worker_pool_ignition_sha256", map[string]string{"general": same}},
 						unchangedEntries{testResource, "key_material", &created},
 						sensitive,
 					},
@@ -195,6 +200,7 @@ func TestAccCluster(t *testing.T) {
 						// Workers hold no leaf certificate, so their configs stay as they are.
 						mapEntries{testResource, "ignition", map[string]string{"c1": unknown, "w1": same, "w3": same}},
 						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": unknown, "w1": same, "w3": same}},
+						mapEntries{testResource, "worker_pool_ignition", map[string]string{"general": same}},
 						certificateFates{testResource, map[string]string{
 							"pki/ca.crt": same, "pki/etcd/ca.crt": same, "pki/front-proxy-ca.crt": same,
 							"pki/apiserver.crt": unknown, "pki/admin.crt": unknown, "pki/etcd/c1/server.crt": unknown,

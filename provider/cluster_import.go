@@ -32,16 +32,18 @@ func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportSt
 		return
 	}
 	for name, v := range map[string]attr.Value{
-		"id":               types.StringValue(assets.Cluster),
-		"name":             types.StringValue(assets.Cluster),
-		"ignition":         o.Ignition,
-		"ignition_sha256":  o.IgnitionSHA256,
-		"admin_kubeconfig": o.AdminKubeconfig,
-		"ca_certificate":   o.CACertificate,
-		"certificates":     o.Certificates,
-		"asset_index":      o.AssetIndex,
-		"platform_assets":  o.PlatformAssets,
-		"key_material":     o.KeyMaterial,
+		"id":                          types.StringValue(assets.Cluster),
+		"name":                        types.StringValue(assets.Cluster),
+		"ignition":                    o.Ignition,
+		"ignition_sha256":             o.IgnitionSHA256,
+		"worker_pool_ignition":        o.PoolIgnition,
+		"worker_pool_ignition_sha256": o.PoolSHA256,
+		"admin_kubeconfig":            o.AdminKubeconfig,
+		"ca_certificate":              o.CACertificate,
+		"certificates":                o.Certificates,
+		"asset_index":                 o.AssetIndex,
+		"platform_assets":             o.PlatformAssets,
+		"key_material":                o.KeyMaterial,
 	} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), v)...)
 	}

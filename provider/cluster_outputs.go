@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 	"testing/fstest"
 	"time"
 
@@ -50,6 +51,7 @@ var (
 // render's assets or from the state of an earlier one, so the two can be compared.
 type rendered struct {
 	ignition        map[string]string // by machine name
+	pools           map[string]string // worker pools' Ignition configs, by pool name
 	adminKubeconfig string
 	caCertificate   string
 	certificates    []certificateInfo
@@ -67,6 +69,7 @@ type certificateInfo struct {
 func renderedOf(assets *generator.Assets) (*rendered, error) {
 	r := &rendered{
 		ignition: map[string]string{},
+		pools:    map[string]string{},
 		index:    map[string]generator.IndexEntry{},
 		platform: map[string]string{},
 		keys:     map[string]string{},
@@ -79,6 +82,8 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		switch {
 		case a.Kind == generator.KindIgnition && a.Node != "":
 			r.ignition[a.Node] = string(a.Data)
+		case a.Kind == generator.KindIgnition && path.Dir(a.Path) == generator.OutPoolIgnitionDir:
+			r.pools[strings.TrimSuffix(path.Base(a.Path), ".ign")] = string(a.Data)
 		case a.Path == adminKubeconfigPath:
 			r.adminKubeconfig = string(a.Data)
 		case !generatorKinds[a.Kind]:
@@ -116,6 +121,7 @@ func renderedFromState(ctx context.Context, o *clusterOutputs) (*rendered, diag.
 	}
 	r := &rendered{
 		ignition:        strMap(o.Ignition),
+		pools:           strMap(o.PoolIgnition),
 		adminKubeconfig: o.AdminKubeconfig.ValueString(),
 		caCertificate:   o.CACertificate.ValueString(),
 		index:           map[string]generator.IndexEntry{},
@@ -190,6 +196,8 @@ func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, di
 	var o clusterOutputs
 	o.Ignition = strMap(r.ignition, before.ignition)
 	o.IgnitionSHA256 = strMap(digests(r.ignition), digests(before.ignition))
+	o.PoolIgnition = strMap(r.pools, before.pools)
+	o.PoolSHA256 = strMap(digests(r.pools), digests(before.pools))
 	o.KeyMaterial = strMap(r.keys, before.keys)
 	o.PlatformAssets = strMap(r.platform, before.platform)
 	o.AdminKubeconfig = str(r.adminKubeconfig, before.adminKubeconfig)

@@ -48,6 +48,12 @@ var badSettings = []struct {
 		attribute: `labels = { "pool!" = "a" }`,
 	},
 	{
+		name:      "worker pool smaller than its size",
+		hcl:       "worker_pool \"general\" {\n    size     = 3\n    max_size = 2\n  }",
+		tf:        `worker_pools = { general = { size = 3, max_size = 2 } }`,
+		attribute: `general = { size = 3, max_size = 2 }`,
+	},
+	{
 		name:      "Butane snippet with an unknown key",
 		hcl:       `controllers { snippets = ["variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd\n      colour: red\n"] }`,
 		tf:        `controller_defaults = { snippets = ["variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd\n      colour: red\n"] }`,

@@ -35,8 +35,10 @@ type clusterArgs struct {
 	Images               types.Object `tfsdk:"images"`
 	Kubelet              types.Object `tfsdk:"kubelet"`
 	Etcd                 types.Object `tfsdk:"etcd"`
+	CNIPlugins           types.Object `tfsdk:"cni_plugins"`
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
+	WorkerPools          types.Map    `tfsdk:"worker_pools"`
 	OutputDir            types.String `tfsdk:"output_dir"`
 }
 
@@ -44,6 +46,8 @@ type clusterArgs struct {
 type clusterOutputs struct {
 	Ignition        types.Map    `tfsdk:"ignition"`
 	IgnitionSHA256  types.Map    `tfsdk:"ignition_sha256"`
+	PoolIgnition    types.Map    `tfsdk:"worker_pool_ignition"`
+	PoolSHA256      types.Map    `tfsdk:"worker_pool_ignition_sha256"`
 	AdminKubeconfig types.String `tfsdk:"admin_kubeconfig"`
 	CACertificate   types.String `tfsdk:"ca_certificate"`
 	Certificates    types.List   `tfsdk:"certificates"`
@@ -69,6 +73,15 @@ type machineModel struct {
 	Taints      types.List   `tfsdk:"taints"`
 	Snippets    types.List   `tfsdk:"snippets"`
 	InstallDisk types.String `tfsdk:"install_disk"`
+}
+
+// workerPoolModel is a group of identical workers; its name is its key in worker_pools.
+type workerPoolModel struct {
+	Size     types.Int64 `tfsdk:"size"`
+	MaxSize  types.Int64 `tfsdk:"max_size"`
+	Labels   types.Map   `tfsdk:"labels"`
+	Taints   types.List  `tfsdk:"taints"`
+	Snippets types.List  `tfsdk:"snippets"`
 }
 
 type pkiModel struct {
@@ -236,6 +249,21 @@ func clusterSchema() schema.Schema {
 			"kubelet": programAttribute("the kubelet", "By default the release binary is downloaded at first boot and checked against its published sha512."),
 			"etcd": programAttribute("etcd", "By default the release archive of liftoff's pinned etcd ("+versions.Etcd+
 				") is downloaded at first boot and checked against its published SHA256SUMS."),
+			"cni_plugins": programAttribute("the CNI plugins (bridge, portmap, loopback, ...)", "Neither OS ships them; "+
+				"only `download` delivery applies, by default of liftoff's pinned release checked against its published sha512."),
+			"worker_pools": schema.MapNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Groups of identical workers that are not known one by one (autoscaling groups), keyed by " +
+					"pool name. A pool has one Ignition config, in `worker_pool_ignition`; each of its machines takes its " +
+					"name and address at boot.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"size":     schema.Int64Attribute{Optional: true, MarkdownDescription: "How many machines the pool usually runs."},
+					"max_size": schema.Int64Attribute{Optional: true, MarkdownDescription: "The most machines it may grow to (default `size`); the pod CIDR must have room for them."},
+					"labels":   schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Node labels, added to `worker_defaults`."},
+					"taints":   optionalStrings("Node taints, added to `worker_defaults`."),
+					"snippets": optionalStrings("Butane configs merged into the pool's Ignition config."),
+				}},
+			},
 			"controller_defaults": roleDefaultsAttribute("controller"),
 			"worker_defaults":     roleDefaultsAttribute("worker"),
 			"controllers":         machinesAttribute("controller", true),
@@ -250,6 +278,10 @@ func clusterSchema() schema.Schema {
 			"ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config's SHA-256 (hex), keyed by machine name. Not sensitive, " +
 					"so a plan shows which machines' configs change; a platform can replace a machine when its entry changes."},
+			"worker_pool_ignition": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Each worker pool's Ignition config (JSON), keyed by pool name."},
+			"worker_pool_ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Each worker pool's Ignition config's SHA-256 (hex), keyed by pool name."},
 			"admin_kubeconfig": schema.StringAttribute{Computed: true, Sensitive: true,
 				MarkdownDescription: "A kubeconfig with cluster-admin rights."},
 			"ca_certificate": schema.StringAttribute{Computed: true,

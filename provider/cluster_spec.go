@@ -88,6 +88,7 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 	}
 	c.Kubelet = program(m.Kubelet)
 	c.Etcd = program(m.Etcd)
+	c.CNIPlugins = program(m.CNIPlugins)
 	role := func(o types.Object) *spec.RoleDefaults {
 		var rm roleDefaultsModel
 		if !object(o, &rm) {
@@ -103,13 +104,8 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 		}
 		byName := map[string]machineModel{}
 		diags.Append(mp.ElementsAs(ctx, &byName, false)...)
-		names := make([]string, 0, len(byName))
-		for n := range byName {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		out := make([]spec.Node, 0, len(names))
-		for _, n := range names {
+		out := make([]spec.Node, 0, len(byName))
+		for _, n := range sortedKeys(byName) {
 			mm := byName[n]
 			out = append(out, spec.Node{Name: n, Role: role, IP: mm.IP.ValueString(), MAC: mm.MAC.ValueString(),
 				Domain: mm.Domain.ValueString(), Labels: labels(mm.Labels), Taints: strs(mm.Taints),
@@ -119,7 +115,25 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 	}
 	c.Controllers = machines(m.Controllers, spec.RoleController)
 	c.Workers = machines(m.Workers, spec.RoleWorker)
+	if !m.WorkerPools.IsNull() {
+		byName := map[string]workerPoolModel{}
+		diags.Append(m.WorkerPools.ElementsAs(ctx, &byName, false)...)
+		for _, n := range sortedKeys(byName) {
+			pm := byName[n]
+			c.WorkerPools = append(c.WorkerPools, spec.WorkerPool{Name: n, Size: int(pm.Size.ValueInt64()),
+				MaxSize: int(pm.MaxSize.ValueInt64()), Labels: labels(pm.Labels), Taints: strs(pm.Taints), Snippets: strs(pm.Snippets)})
+		}
+	}
 	return c, diags
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // completeSpec builds and validates the spec. Problems become errors on the attributes they are
@@ -145,12 +159,13 @@ func completeSpec(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Dia
 
 // specSections maps the spec's block names to liftoff_cluster's attributes.
 var specSections = map[string]string{
-	"pki": "pki", "images": "images", "kubelet": "kubelet", "etcd": "etcd",
+	"pki": "pki", "images": "images", "kubelet": "kubelet", "etcd": "etcd", "cni_plugins": "cni_plugins",
 	"controllers": "controller_defaults", "workers": "worker_defaults",
 }
 
 // attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",
-// "worker.node4.labels[\"zone\"]") into the path of the attribute the user wrote it in.
+// "worker.node4.labels[\"zone\"]", "worker_pool.general.size") into the path of the attribute the
+// user wrote it in.
 func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 	section, rest, _ := strings.Cut(p.Field, ".")
 	switch section {
@@ -163,17 +178,28 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 			return path.Root("name")
 		}
 		return steps(path.Empty(), rest)
-	case spec.RoleController, spec.RoleWorker:
+	case spec.RoleController, spec.RoleWorker, "worker_pool":
 		root := path.Root(section + "s")
-		nodes := c.Controllers
-		if section == spec.RoleWorker {
-			nodes = c.Workers
+		var names []string
+		switch section {
+		case spec.RoleController:
+			for _, n := range c.Controllers {
+				names = append(names, n.Name)
+			}
+		case spec.RoleWorker:
+			for _, n := range c.Workers {
+				names = append(names, n.Name)
+			}
+		default:
+			for _, p := range c.WorkerPools {
+				names = append(names, p.Name)
+			}
 		}
-		// A name may hold dots when it is invalid, so match it against the machines rather than split.
+		// A name may hold dots when it is invalid, so match it against the names rather than split.
 		best := ""
-		for _, n := range nodes {
-			if (rest == n.Name || strings.HasPrefix(rest, n.Name+".") || strings.HasPrefix(rest, n.Name+"[")) && len(n.Name) > len(best) {
-				best = n.Name
+		for _, n := range names {
+			if (rest == n || strings.HasPrefix(rest, n+".") || strings.HasPrefix(rest, n+"[")) && len(n) > len(best) {
+				best = n
 			}
 		}
 		if best == "" {

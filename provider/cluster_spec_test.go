@@ -12,6 +12,7 @@ func TestAttributePath(t *testing.T) {
 	c := &spec.Cluster{
 		Controllers: []spec.Node{{Name: "c1"}, {Name: "c1x"}},
 		Workers:     []spec.Node{{Name: "w1"}, {Name: "bad.name"}},
+		WorkerPools: []spec.WorkerPool{{Name: "general"}},
 	}
 	cases := []struct {
 		field, summary string
@@ -34,6 +35,8 @@ func TestAttributePath(t *testing.T) {
 		{`worker.w1.labels["a/b"]`, "", path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("a/b"), path.Root("workers").AtMapKey("w1")},
 		{"worker.bad.name.mac", "", path.Root("workers").AtMapKey("bad.name").AtName("mac"), path.Root("workers").AtMapKey("bad.name")},
 		{"worker.gone.ip", "", path.Root("workers"), path.Root("workers")},
+		{"worker_pool.general.max_size", "", path.Root("worker_pools").AtMapKey("general").AtName("max_size"), path.Root("worker_pools").AtMapKey("general")},
+		{"cni_plugins.delivery", "", path.Root("cni_plugins").AtName("delivery"), path.Root("cni_plugins")},
 	}
 	for _, tc := range cases {
 		full := attributePath(spec.Problem{Field: tc.field, Summary: tc.summary}, c)
