@@ -39,6 +39,7 @@ type clusterArgs struct {
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
 	WorkerPools          types.Map    `tfsdk:"worker_pools"`
+	Platform             types.Object `tfsdk:"platform"`
 	OutputDir            types.String `tfsdk:"output_dir"`
 }
 
@@ -264,6 +265,7 @@ func clusterSchema() schema.Schema {
 					"snippets": optionalStrings("Butane configs merged into the pool's Ignition config."),
 				}},
 			},
+			"platform":            platformAttribute(),
 			"controller_defaults": roleDefaultsAttribute("controller"),
 			"worker_defaults":     roleDefaultsAttribute("worker"),
 			"controllers":         machinesAttribute("controller", true),
@@ -297,9 +299,8 @@ func clusterSchema() schema.Schema {
 				MarkdownDescription: "The render's index, the `index.json` of an output directory: every file's path, kind, " +
 					"machine, role and SHA-256, as JSON. `jsondecode(...).assets` lists them."},
 			"platform_assets": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
-				MarkdownDescription: "Files a platform adapter adds to the render (matchbox profiles and groups, cloud " +
-					"user data), keyed by path: every file of a kind the generator itself does not render. Empty while " +
-					"`liftoff_cluster` has no platform argument; the spec's `platform` block is not yet one of its arguments."},
+				MarkdownDescription: "The files of the `platform` (matchbox groups and profiles, EC2 user data, a " +
+					"Vagrantfile), keyed by path: every file of a kind the generator itself does not render. Empty without a platform."},
 			"key_material": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "The cluster's keys, certificates and bootstrap token, keyed by path under `pki/`. " +
 					"Generated on the first apply and reused by every later one."},

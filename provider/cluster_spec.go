@@ -115,6 +115,7 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 	}
 	c.Controllers = machines(m.Controllers, spec.RoleController)
 	c.Workers = machines(m.Workers, spec.RoleWorker)
+	c.Platform = platformOf(ctx, m.Platform, &diags)
 	if !m.WorkerPools.IsNull() {
 		byName := map[string]workerPoolModel{}
 		diags.Append(m.WorkerPools.ElementsAs(ctx, &byName, false)...)
@@ -207,6 +208,9 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 		}
 		return steps(root.AtMapKey(best), strings.TrimPrefix(strings.TrimPrefix(rest, best), "."))
 	}
+	if section == "platform" {
+		return steps(path.Root("platform"), rest)
+	}
 	if p.Field == "pki.renew_before" {
 		return path.Root("renew_before")
 	}
@@ -234,30 +238,50 @@ func shownPath(p path.Path) path.Path {
 	return short
 }
 
-// steps appends "name", "name[3]" or "name[\"key\"]" to p.
+// steps appends a field path like `name`, `name[3]`, `name["key"]` or `a.b[1]` to p.
 func steps(p path.Path, field string) path.Path {
-	if field == "" {
-		return p
-	}
-	name, index, _ := strings.Cut(field, "[")
-	if len(p.Steps()) == 0 {
-		p = path.Root(name)
-	} else {
-		p = p.AtName(name)
-	}
-	index = strings.TrimSuffix(index, "]")
-	switch {
-	case index == "":
-		return p
-	case strings.HasPrefix(index, `"`):
-		if key, err := strconv.Unquote(index); err == nil {
-			return p.AtMapKey(key)
+	for _, segment := range segments(field) {
+		name, index, _ := strings.Cut(segment, "[")
+		if len(p.Steps()) == 0 {
+			p = path.Root(name)
+		} else {
+			p = p.AtName(name)
 		}
-		return p
-	default:
-		if i, err := strconv.Atoi(index); err == nil {
-			return p.AtListIndex(i)
+		index = strings.TrimSuffix(index, "]")
+		switch {
+		case index == "":
+		case strings.HasPrefix(index, `"`):
+			if key, err := strconv.Unquote(index); err == nil {
+				p = p.AtMapKey(key)
+			}
+		default:
+			if i, err := strconv.Atoi(index); err == nil {
+				p = p.AtListIndex(i)
+			}
 		}
-		return p
 	}
+	return p
+}
+
+// segments splits a field path at the dots outside brackets: a map key may hold dots.
+func segments(field string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range field {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case '.':
+			if depth == 0 {
+				out = append(out, field[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if field != "" {
+		out = append(out, field[start:])
+	}
+	return out
 }

@@ -36,6 +36,8 @@ func TestAttributePath(t *testing.T) {
 		{"worker.bad.name.mac", "", path.Root("workers").AtMapKey("bad.name").AtName("mac"), path.Root("workers").AtMapKey("bad.name")},
 		{"worker.gone.ip", "", path.Root("workers"), path.Root("workers")},
 		{"worker_pool.general.max_size", "", path.Root("worker_pools").AtMapKey("general").AtName("max_size"), path.Root("worker_pools").AtMapKey("general")},
+		{"platform.matchbox.kernel_args[1]", "", path.Root("platform").AtName("matchbox").AtName("kernel_args").AtListIndex(1), path.Root("platform")},
+		{`worker.w1.labels["example.com/zone"]`, "", path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("example.com/zone"), path.Root("workers").AtMapKey("w1")},
 		{"cni_plugins.delivery", "", path.Root("cni_plugins").AtName("delivery"), path.Root("cni_plugins")},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,75 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+)
+
+func platformCluster(workerMAC string) string {
+	mac := ""
+	if workerMAC != "" {
+		mac = fmt.Sprintf(", mac = %q", workerMAC)
+	}
+	return fmt.Sprintf(`
+resource "liftoff_cluster" "metal" {
+  name        = "metal"
+  api_server  = "https://10.0.0.10:6443"
+  host_cidrs  = ["10.0.0.0/24"]
+  controllers = { c1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae" } }
+  workers     = { w1 = { ip = "10.0.0.21"%s } }
+  platform = {
+    matchbox = {
+      matchbox_http_endpoint = "http://matchbox.example.com:8080"
+      os_version             = "4230.2.3"
+    }
+  }
+}
+`, mac)
+}
+
+// TestAccClusterPlatform renders a bare-metal cluster's matchbox groups and profiles into
+// platform_assets, and refuses a machine matchbox cannot tell apart with the platform's own words.
+func TestAccClusterPlatform(t *testing.T) {
+	terraformBinary(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(newTestClock(), nil),
+		Steps: []resource.TestStep{
+			{
+				Config:      platformCluster(""),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Missing MAC address.*w1 = \{ ip = "10.0.0.21" \}.*Field worker.w1.mac`),
+			},
+			{
+				Config: platformCluster("52:54:00:d4:11:9a"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: func(s *terraform.State) error {
+					a := s.RootModule().Resources["liftoff_cluster.metal"].Primary.Attributes
+					var groups, profiles int
+					for k := range a {
+						switch {
+						case strings.HasPrefix(k, "platform_assets.matchbox/groups/"):
+							groups++
+						case strings.HasPrefix(k, "platform_assets.matchbox/profiles/"):
+							profiles++
+						}
+					}
+					if groups == 0 || profiles == 0 {
+						return fmt.Errorf("platform_assets has %d matchbox groups and %d profiles", groups, profiles)
+					}
+					if !strings.Contains(a["asset_index"], `"kind": "matchbox-profile"`) {
+						return fmt.Errorf("asset_index does not list the matchbox profiles")
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
