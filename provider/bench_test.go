@@ -14,7 +14,10 @@ import (
 var benchWorkers = []int{100, 1000}
 
 // scaleConfig is a liftoff_cluster with three controllers and n workers; pool labels worker 0.
-func scaleConfig(n int, pool string) string {
+func scaleConfig(n int, pool string) string { return scaleConfigOn(n, pool, "") }
+
+// scaleConfigOn is scaleConfig with a platform argument.
+func scaleConfigOn(n int, pool, platform string) string {
 	var b strings.Builder
 	b.WriteString(requiredProviders)
 	b.WriteString(`
@@ -24,9 +27,9 @@ resource "liftoff_cluster" "scale" {
   pod_cidr     = "10.128.0.0/10"
   service_cidr = "10.3.0.0/16"
   controllers = {
-    c1 = { ip = "10.0.0.11" }
-    c2 = { ip = "10.0.0.12" }
-    c3 = { ip = "10.0.0.13" }
+    c1 = { ip = "10.0.0.11", mac = "52:54:00:00:00:11" }
+    c2 = { ip = "10.0.0.12", mac = "52:54:00:00:00:12" }
+    c3 = { ip = "10.0.0.13", mac = "52:54:00:00:00:13" }
   }
   workers = {
 `)
@@ -37,7 +40,11 @@ resource "liftoff_cluster" "scale" {
 		}
 		fmt.Fprintf(&b, "    w%d = { ip = \"10.1.%d.%d\", mac = \"52:54:01:00:%02x:%02x\"%s }\n", i, i/250, i%250+1, i/256, i%256, labels)
 	}
-	b.WriteString("  }\n}\n")
+	b.WriteString("  }\n")
+	if platform != "" {
+		fmt.Fprintf(&b, "  platform = %s\n", platform)
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 
@@ -92,6 +99,22 @@ func BenchmarkTerraformPlan(b *testing.B) {
 			reportStateSize(b, dir)
 		})
 	}
+}
+
+// BenchmarkTerraformPlanMatchbox is BenchmarkTerraformPlan for a bare-metal cluster, whose state
+// also holds the matchbox groups, profiles and install configs.
+func BenchmarkTerraformPlanMatchbox(b *testing.B) {
+	platform := `{ matchbox = { matchbox_http_endpoint = "http://matchbox.example.com:8080", os_version = "4230.2.3" } }`
+	dir := b.TempDir()
+	writeConfig(b, dir, scaleConfigOn(1000, "a", platform))
+	w := newWorkdir(b, dir)
+	w.must("apply", "-auto-approve")
+	for b.Loop() {
+		if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
+			b.Fatalf("plan exited %d:\n%s", code, out)
+		}
+	}
+	reportStateSize(b, dir)
 }
 
 // BenchmarkTerraformApplyOneWorker times an apply that changes one worker's labels: plan, apply

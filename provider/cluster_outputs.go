@@ -78,6 +78,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 	for _, e := range assets.Index().Assets {
 		r.index[e.Path] = e
 	}
+	var platform []generator.Asset
 	for _, a := range assets.Files {
 		switch {
 		case a.Kind == generator.KindIgnition && a.Node != "":
@@ -87,13 +88,20 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		case a.Path == adminKubeconfigPath:
 			r.adminKubeconfig = string(a.Data)
 		case !generatorKinds[a.Kind]:
-			r.platform[a.Path] = string(a.Data)
+			platform = append(platform, a)
 		}
 		if a.Path == caCertificatePath {
 			r.caCertificate = string(a.Data)
 		}
 		if keyKinds[a.Kind] {
 			r.keys[a.Path] = string(a.Data)
+		}
+	}
+	// A platform file that is a machine's Ignition config byte for byte (matchbox serves them as they
+	// are) is not stored twice: state would double. asset_index lists it, ignition holds it.
+	for _, a := range platform {
+		if a.Node == "" || r.ignition[a.Node] != string(a.Data) {
+			r.platform[a.Path] = string(a.Data)
 		}
 	}
 	certs, err := generator.Certificates(assets.Files)

@@ -67,6 +67,16 @@ func TestAccClusterPlatform(t *testing.T) {
 					if !strings.Contains(a["asset_index"], `"kind": "matchbox-profile"`) {
 						return fmt.Errorf("asset_index does not list the matchbox profiles")
 					}
+					// matchbox serves each machine's config as it is: state keeps one copy, in ignition.
+					if !strings.Contains(a["asset_index"], `"path": "matchbox/ignition/metal-w1.ign"`) {
+						return fmt.Errorf("asset_index does not list matchbox/ignition/metal-w1.ign")
+					}
+					if _, twice := a["platform_assets.matchbox/ignition/metal-w1.ign"]; twice {
+						return fmt.Errorf("platform_assets repeats w1's Ignition config")
+					}
+					if _, ok := a["platform_assets.matchbox/ignition/metal-w1-install.ign"]; !ok {
+						return fmt.Errorf("platform_assets lacks w1's install config")
+					}
 					return nil
 				},
 			},
