@@ -13,7 +13,8 @@ import (
 
 // Schema version 0 kept controllers and workers as lists of objects with a name. A list position is
 // not an identity: removing the first worker shifted every later one, so plans showed changes to
-// machines that had none. Version 1 keys machines by name.
+// machines that had none. Version 1 keys machines by name, and adds worker pools, the CNI plugins'
+// delivery, a platform and the configs' digests; the upgrade derives the digests from the configs.
 
 type machineModelV0 struct {
 	Name types.String `tfsdk:"name"`
@@ -59,6 +60,15 @@ func upgradeClusterV0(ctx context.Context, req resource.UpgradeStateRequest, res
 	next := clusterModel{clusterArgs: old.clusterArgs, clusterOutputs: old.clusterOutputs}
 	next.Controllers = machinesByName(ctx, old.Controllers, &diags)
 	next.Workers = machinesByName(ctx, old.Workers, &diags)
+	if next.IgnitionSHA256.IsNull() && !next.Ignition.IsNull() {
+		configs := map[string]string{}
+		diags.Append(next.Ignition.ElementsAs(ctx, &configs, false)...)
+		next.IgnitionSHA256 = stringMapValue(digests(configs), &diags)
+	}
+	if next.PoolIgnition.IsNull() {
+		next.PoolIgnition = stringMapValue(nil, &diags)
+		next.PoolSHA256 = stringMapValue(nil, &diags)
+	}
 	if resp.Diagnostics.Append(diags...); diags.HasError() {
 		return
 	}
@@ -82,6 +92,16 @@ func machinesByName(ctx context.Context, list types.List, diags *diag.Diagnostic
 		byName[m.Name.ValueString()] = v
 	}
 	out, d := types.MapValue(elem, byName)
+	diags.Append(d...)
+	return out
+}
+
+func stringMapValue(m map[string]string, diags *diag.Diagnostics) types.Map {
+	elems := make(map[string]attr.Value, len(m))
+	for k, v := range m {
+		elems[k] = types.StringValue(v)
+	}
+	out, d := types.MapValue(types.StringType, elems)
 	diags.Append(d...)
 	return out
 }

@@ -46,6 +46,10 @@ resource "liftoff_cluster" "old" {
 	}
 	instance["schema_version"] = 0
 	attributes := instance["attributes"].(map[string]any)
+	// Version 0 predates these attributes.
+	for _, a := range []string{"platform", "worker_pools", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {
+		delete(attributes, a)
+	}
 	for _, role := range []string{"controllers", "workers"} {
 		byName := attributes[role].(map[string]any)
 		var names []string
