@@ -146,3 +146,24 @@ func TestDocsAreCurrent(t *testing.T) {
 		t.Fatalf("docs/ is stale; run `make docs` and commit the result:\n  %s", strings.Join(stale, "\n  "))
 	}
 }
+
+// TestDocsExamplesPlan plans every example the docs show with the built provider, so an example
+// that no longer fits the schema, or that the spec refuses, fails here rather than for a reader.
+func TestDocsExamplesPlan(t *testing.T) {
+	for _, dir := range []string{"provider", "resources/liftoff_cluster", "data-sources/liftoff_butane"} {
+		t.Run(dir, func(t *testing.T) {
+			work := t.TempDir()
+			files := readTree(t, filepath.Join("docs", "examples", filepath.FromSlash(dir)))
+			for name := range files {
+				if !strings.HasSuffix(name, ".tf") {
+					delete(files, name)
+				}
+			}
+			if dir != "provider" {
+				files["providers.tf"] = []byte(requiredProviders)
+			}
+			writeTree(t, work, files)
+			newWorkdir(t, work).must("plan", "-input=false")
+		})
+	}
+}

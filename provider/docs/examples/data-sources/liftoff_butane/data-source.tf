@@ -7,7 +7,7 @@ data "liftoff_butane" "bastion" {
       users:
         - name: core
           ssh_authorized_keys:
-            - ${file("~/.ssh/id_ed25519.pub")}
+            - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl admin@example.com
   EOT
   snippets = [
     <<-EOT

@@ -2,7 +2,7 @@ resource "liftoff_cluster" "demo" {
   name                = "demo"
   api_server          = "https://api.demo.example.com:6443"
   host_cidrs          = ["10.0.0.0/24"]
-  ssh_authorized_keys = [file("~/.ssh/id_ed25519.pub")]
+  ssh_authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl admin@example.com"]
 
   controllers = {
     node1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae", domain = "node1.example.com" }
