@@ -41,7 +41,7 @@ func terraformBinary(t testing.TB) string {
 	tf, err := exec.LookPath("terraform")
 	if err != nil {
 		t.Fatalf("the provider's tests run the terraform CLI, and there is none on PATH (%v): install terraform %s "+
-			"(these machines have it in /usr/local/bin) or put it on PATH", err, versions.Terraform)
+			"and put it on PATH", err, versions.Terraform)
 	}
 	os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
 	os.Setenv("TF_ACC", "1") // terraform-plugin-testing skips acceptance tests without it
