@@ -120,13 +120,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 // renderedFromState reads the outputs of the previous apply back from state.
 func renderedFromState(ctx context.Context, o *clusterOutputs) (*rendered, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	strMap := func(m types.Map) map[string]string {
-		out := map[string]string{}
-		if !m.IsNull() && !m.IsUnknown() {
-			diags.Append(m.ElementsAs(ctx, &out, false)...)
-		}
-		return out
-	}
+	strMap := func(m types.Map) map[string]string { return mapOf(ctx, m, &diags) }
 	r := &rendered{
 		ignition:        strMap(o.Ignition),
 		pools:           strMap(o.PoolIgnition),

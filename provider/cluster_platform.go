@@ -127,20 +127,8 @@ func platformOf(ctx context.Context, o types.Object, diags *diag.Diagnostics) *s
 	if diags.Append(o.As(ctx, &pm, opts)...); diags.HasError() {
 		return nil
 	}
-	strs := func(l types.List) []string {
-		var out []string
-		if !l.IsNull() {
-			diags.Append(l.ElementsAs(ctx, &out, false)...)
-		}
-		return out
-	}
-	strMap := func(m types.Map) map[string]string {
-		var out map[string]string
-		if !m.IsNull() {
-			diags.Append(m.ElementsAs(ctx, &out, false)...)
-		}
-		return out
-	}
+	strs := func(l types.List) []string { return listOf(ctx, l, diags) }
+	strMap := func(m types.Map) map[string]string { return mapOf(ctx, m, diags) }
 	p := &spec.Platform{}
 	kind := func(k string) {
 		if p.Kind == "" {

@@ -17,22 +17,8 @@ import (
 // specOf builds the spec the arguments describe. Every argument must be known.
 func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	strs := func(l types.List) []string {
-		if l.IsNull() {
-			return nil
-		}
-		var out []string
-		diags.Append(l.ElementsAs(ctx, &out, false)...)
-		return out
-	}
-	labels := func(mp types.Map) map[string]string {
-		if mp.IsNull() {
-			return nil
-		}
-		out := map[string]string{}
-		diags.Append(mp.ElementsAs(ctx, &out, false)...)
-		return out
-	}
+	strs := func(l types.List) []string { return listOf(ctx, l, &diags) }
+	labels := func(mp types.Map) map[string]string { return mapOf(ctx, mp, &diags) }
 	object := func(o types.Object, target any) bool {
 		if o.IsNull() {
 			return false
@@ -126,6 +112,26 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 		}
 	}
 	return c, diags
+}
+
+// listOf is a list of strings in Go, nil when null.
+func listOf(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
+	if l.IsNull() || l.IsUnknown() {
+		return nil
+	}
+	var out []string
+	diags.Append(l.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+// mapOf is a map of strings in Go, nil when null.
+func mapOf(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
+	if m.IsNull() || m.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	diags.Append(m.ElementsAs(ctx, &out, false)...)
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -61,9 +61,7 @@ func upgradeClusterV0(ctx context.Context, req resource.UpgradeStateRequest, res
 	next.Controllers = machinesByName(ctx, old.Controllers, &diags)
 	next.Workers = machinesByName(ctx, old.Workers, &diags)
 	if next.IgnitionSHA256.IsNull() && !next.Ignition.IsNull() {
-		configs := map[string]string{}
-		diags.Append(next.Ignition.ElementsAs(ctx, &configs, false)...)
-		next.IgnitionSHA256 = stringMapValue(digests(configs), &diags)
+		next.IgnitionSHA256 = stringMapValue(digests(mapOf(ctx, next.Ignition, &diags)), &diags)
 	}
 	if next.PoolIgnition.IsNull() {
 		next.PoolIgnition = stringMapValue(nil, &diags)
