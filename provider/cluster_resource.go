@@ -162,9 +162,13 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 // Update re-renders with the key material in state, at the time the plan rendered, so it writes
 // what the plan showed.
 func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state clusterModel
+	var plan clusterModel
+	// Of the prior state only the key material and the output directory matter.
+	var keyMaterial types.Map
+	var oldDir types.String
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("key_material"), &keyMaterial)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("output_dir"), &oldDir)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -176,17 +180,14 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 		}
 	}
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, renderTimeKey, nil)...)
-	before, diags := renderedFromState(ctx, &state.clusterOutputs)
-	if resp.Diagnostics.Append(diags...); diags.HasError() {
-		return
-	}
-	if old := state.OutputDir.ValueString(); old != "" && old != plan.OutputDir.ValueString() {
+	keys := mapOf(ctx, keyMaterial, &resp.Diagnostics)
+	if old := oldDir.ValueString(); old != "" && old != plan.OutputDir.ValueString() {
 		if err := removeRender(absolute(old)); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("output_dir"), "Cannot remove the previous output directory", err.Error())
 			return
 		}
 	}
-	resp.Diagnostics.Append(r.apply(ctx, &plan, before.keys, now)...)
+	resp.Diagnostics.Append(r.apply(ctx, &plan, keys, now)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
