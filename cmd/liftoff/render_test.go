@@ -84,6 +84,19 @@ func TestRenderWritesAtomicallyAndReusesKeys(t *testing.T) {
 	}
 	os.Remove(filepath.Join(out, "notes.txt"))
 
+	// A relative --out works from the directory it is relative to.
+	wd, _ := os.Getwd()
+	spec, _ := filepath.Abs("../../examples/demo/cluster.hcl")
+	os.Chdir(dir)
+	_, stderr, code = runCLI(t, "render", "--spec", spec, "--out", "relative")
+	os.Chdir(wd)
+	if code != 0 {
+		t.Fatalf("relative --out: %s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "relative", "index.json")); err != nil {
+		t.Fatal(err)
+	}
+
 	// A directory that is not liftoff's is refused.
 	other := filepath.Join(dir, "other")
 	os.MkdirAll(other, 0o755)

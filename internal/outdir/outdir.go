@@ -49,7 +49,9 @@ func Open(dir string) (fs.FS, *generator.Index, error) {
 // Write replaces dir with the assets and their index. Files in dir that the previous index does
 // not list are someone else's: Write refuses rather than delete them.
 func Write(dir string, assets *generator.Assets) (err error) {
-	dir = filepath.Clean(dir)
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
 	_, old, err := Open(dir)
 	if err != nil {
 		return err
