@@ -7,9 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -80,10 +82,24 @@ func (r *run) applyOnce(ctx context.Context, o Object, data []byte) (string, err
 	switch {
 	case before == nil:
 		return ResultCreated, nil
-	case before.GetResourceVersion() == after.GetResourceVersion():
+	case before.GetResourceVersion() == after.GetResourceVersion() || sameContent(before, after):
 		return ResultUnchanged, nil
 	}
 	return ResultConfigured, nil
+}
+
+// sameContent reports whether two versions of an object differ only in bookkeeping: an apply
+// can move the ownership of a field the server defaulted (a Namespace's name label) without
+// changing anything else.
+func sameContent(a, b *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy()
+		unstructured.RemoveNestedField(c.Object, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(c.Object, "metadata", "managedFields")
+		unstructured.RemoveNestedField(c.Object, "metadata", "generation")
+		return c.Object
+	}
+	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
 // resource finds the API resource of an object, refreshing discovery once when the kind is unknown
@@ -122,6 +138,9 @@ func permanent(err error) bool {
 	case apierrors.IsForbidden(err):
 		// The namespace admission plugin refuses requests until its cache has synced.
 		return !strings.Contains(err.Error(), "not yet ready to handle request")
+	case apierrors.IsInternalError(err):
+		// Server-side apply reports an object that does not fit its type's schema this way.
+		return strings.Contains(err.Error(), "failed to create typed patch object")
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err),
 		apierrors.IsUnauthorized(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
 		apierrors.IsUnsupportedMediaType(err), apierrors.IsRequestEntityTooLargeError(err):

@@ -1,0 +1,263 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/internal/testbin"
+)
+
+// apiAddress is the loopback address this package's tests run etcd and kube-apiserver on.
+const apiAddress = "127.44.0.1"
+
+// startAPI runs a real etcd and kube-apiserver for one test and returns a cluster-admin client
+// configuration. Both processes are killed with their process groups when the test ends.
+func startAPI(t *testing.T) *rest.Config {
+	t.Helper()
+	etcd := testbin.MustPath(t, "etcd")
+	apiserver := testbin.MustPath(t, "kube-apiserver")
+	dir := t.TempDir()
+	start := func(name string, args ...string) {
+		log, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			log.Close()
+			if t.Failed() {
+				data, _ := os.ReadFile(log.Name())
+				lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+				if len(lines) > 20 {
+					lines = lines[len(lines)-20:]
+				}
+				t.Logf("--- %s:\n%s", name, strings.Join(lines, "\n"))
+			}
+		})
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalECPrivateKey(key)
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	saKey := write("sa.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	saPub := write("sa.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
+	tokens := write("tokens.csv", []byte("liftoff-test-token,admin,admin,system:masters\n"))
+	start("etcd", etcd, "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", "http://"+apiAddress+":2379", "--advertise-client-urls", "http://"+apiAddress+":2379",
+		"--listen-peer-urls", "http://"+apiAddress+":2380", "--initial-advertise-peer-urls", "http://"+apiAddress+":2380",
+		"--initial-cluster", "default=http://"+apiAddress+":2380")
+	start("kube-apiserver", apiserver, "--etcd-servers", "http://"+apiAddress+":2379",
+		"--bind-address", apiAddress, "--advertise-address", apiAddress, "--secure-port", "6443",
+		"--cert-dir", filepath.Join(dir, "certs"), "--token-auth-file", tokens, "--authorization-mode", "RBAC",
+		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", saPub,
+		"--service-account-signing-key-file", saKey, "--service-cluster-ip-range", "10.0.0.0/24")
+	return &rest.Config{Host: "https://" + apiAddress + ":6443", BearerToken: "liftoff-test-token",
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+}
+
+// writeOutput writes an output directory holding the given manifests.
+func writeOutput(t *testing.T, dir string, manifests map[string]string) {
+	t.Helper()
+	assets := &generator.Assets{Cluster: "test"}
+	for p, data := range manifests {
+		assets.Add(generator.Asset{Path: p, Kind: generator.KindManifest, Mode: 0o644, Data: []byte(data)})
+	}
+	assets.Sort()
+	if err := outdir.Write(dir, assets); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+`
+
+// manifests use a namespace and a custom resource before the files that define them, which only
+// works if bootstrap applies namespaces and CRDs first.
+func manifests(size int) map[string]string {
+	return map[string]string{
+		"manifests/10-app.yaml": fmt.Sprintf(`apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+  namespace: team-a
+spec:
+  size: %d
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: team-a
+data:
+  size: "%d"
+`, size, size),
+		"manifests/20-namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n",
+		"manifests/30-crd.yaml":       widgetCRD,
+	}
+}
+
+func TestRunAgainstRealAPI(t *testing.T) {
+	cfg := startAPI(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	writeOutput(t, dir, manifests(1))
+	run := func(t *testing.T, opts Options) ([]Event, error) {
+		var events []Event
+		opts.Dir, opts.Config = dir, cfg
+		opts.Progress = func(e Event) {
+			events = append(events, e)
+			t.Logf("%s %s %s %s %s", e.Stage, e.File, e.Object, e.Result, e.Detail)
+		}
+		if opts.Timeout == 0 {
+			opts.Timeout = 3 * time.Minute
+		}
+		return events, Run(t.Context(), opts)
+	}
+	results := func(events []Event) string {
+		var out []string
+		for _, e := range events {
+			if e.Object != "" && e.Stage != StageWaitAPI && e.Result != ResultWaiting && e.Result != ResultRetrying {
+				out = append(out, fmt.Sprintf("%s %s %s", e.Stage, e.Object, e.Result))
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+
+	t.Run("first", func(t *testing.T) {
+		events, err := run(t, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Join([]string{
+			"namespaces Namespace team-a created",
+			"crds CustomResourceDefinition widgets.example.com created",
+			"crds CustomResourceDefinition widgets.example.com ready",
+			"manifests Widget team-a/w created",
+			"manifests ConfigMap team-a/settings created",
+		}, "\n")
+		if got := results(events); got != want {
+			t.Errorf("first run:\n%s\nwant:\n%s", got, want)
+		}
+	})
+
+	t.Run("again", func(t *testing.T) {
+		events, err := run(t, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(results(events), "\n") {
+			if !strings.HasSuffix(l, " unchanged") && !strings.HasSuffix(l, " ready") {
+				t.Errorf("second run: %s", l)
+			}
+		}
+	})
+
+	t.Run("changed", func(t *testing.T) {
+		writeOutput(t, dir, manifests(2))
+		events, err := run(t, Options{From: StageManifests})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "manifests Widget team-a/w configured\nmanifests ConfigMap team-a/settings configured"
+		if got := results(events); got != want {
+			t.Errorf("resumed run:\n%s\nwant:\n%s", got, want)
+		}
+		w, err := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}).
+			Namespace("team-a").Get(t.Context(), "w", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size := w.Object["spec"].(map[string]any)["size"]; size != int64(2) {
+			t.Errorf("widget size = %v, want 2", size)
+		}
+		if m := w.GetManagedFields(); len(m) != 1 || m[0].Manager != FieldManager {
+			t.Errorf("widget managed fields: %+v, want one entry for %q", m, FieldManager)
+		}
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		m := manifests(2)
+		m["manifests/40-bad.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  namespace: team-a\ndata:\n  a: b\nspec:\n  unknown: true\n"
+		writeOutput(t, dir, m)
+		begin := time.Now()
+		_, err := run(t, Options{})
+		if err == nil || !strings.Contains(err.Error(), "ConfigMap team-a/bad in manifests/40-bad.yaml (document 1)") || !strings.Contains(err.Error(), "spec") {
+			t.Errorf("error = %v; want one naming the object, its file and the bad field", err)
+		}
+		if d := time.Since(begin); d > 20*time.Second {
+			t.Errorf("an invalid object took %s to fail; it must not be retried", d)
+		}
+	})
+}
+
+func TestRunExplainsTimeout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	writeOutput(t, dir, manifests(1))
+	cfg := &rest.Config{Host: "https://127.44.0.2:6443", BearerToken: "x", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	begin := time.Now()
+	err := Run(context.Background(), Options{Dir: dir, Config: cfg, Timeout: 2 * time.Second})
+	if err == nil {
+		t.Fatal("no error without an API")
+	}
+	for _, want := range []string{"within 2s", "stage wait-for-api", "https://127.44.0.2:6443 was not ready", "connection refused", "--from wait-for-api"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("a 2s timeout took %s", d)
+	}
+}
