@@ -1,0 +1,25 @@
+# A cluster for the local harness: every machine is a loopback address on this host, and the API
+# load balancer is the harness's TCP proxy on 127.42.0.10.
+cluster "harness" {
+  kubernetes_version = "v1.35.4"
+  os                 = "flatcar"
+  control_plane      = "static"
+  api_server         = "https://127.42.0.10:6443"
+  networking         = "flannel"
+
+  controller "controller-1" {
+    ip = "127.42.0.11"
+  }
+  controller "controller-2" {
+    ip = "127.42.0.12"
+  }
+  controller "controller-3" {
+    ip = "127.42.0.13"
+  }
+  worker "worker-1" {
+    ip = "127.42.0.21"
+  }
+  worker "worker-2" {
+    ip = "127.42.0.22"
+  }
+}
