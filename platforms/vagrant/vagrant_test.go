@@ -2,33 +2,16 @@ package vagrant_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/internal/testbin"
 	"github.com/liftoff-k8s/liftoff/platforms/internal/testcluster"
 	"github.com/liftoff-k8s/liftoff/platforms/vagrant"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
-
-// vagrantValidate runs the real `vagrant validate` in dir with the libvirt provider, whose settings
-// it checks because vagrant-libvirt is installed.
-func vagrantValidate(t *testing.T, dir string) (string, error) {
-	t.Helper()
-	bin, err := exec.LookPath("vagrant")
-	if err != nil {
-		t.Fatalf("this test runs `vagrant validate`, and vagrant is not on PATH: install the Debian packages vagrant and vagrant-libvirt (make deps): %v", err)
-	}
-	cmd := exec.CommandContext(t.Context(), bin, "validate")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "VAGRANT_HOME="+t.TempDir(), "VAGRANT_DEFAULT_PROVIDER=libvirt", "VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1")
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 // TestVagrantValidatesRenderedVagrantfile renders Flatcar and Fedora CoreOS clusters, checks that
 // the real vagrant accepts their Vagrantfiles (and refuses one with a setting libvirt does not have,
@@ -56,7 +39,7 @@ func TestVagrantValidatesRenderedVagrantfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(out, vagrant.Dir)
-			if msg, err := vagrantValidate(t, dir); err != nil {
+			if msg, err := testbin.VagrantValidate(t, dir); err != nil {
 				t.Fatalf("vagrant validate refused the rendered Vagrantfile: %v\n%s\n%s", err, msg, readFile(t, filepath.Join(dir, "Vagrantfile")))
 			}
 
@@ -96,7 +79,7 @@ func TestVagrantValidatesRenderedVagrantfile(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "Vagrantfile"), []byte(broken), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if msg, err := vagrantValidate(t, dir); err == nil || !strings.Contains(msg, "memroy") {
+			if msg, err := testbin.VagrantValidate(t, dir); err == nil || !strings.Contains(msg, "memroy") {
 				t.Errorf("vagrant validate accepted a Vagrantfile with lv.memroy (%v):\n%s", err, msg)
 			}
 		})
@@ -119,7 +102,7 @@ func TestVagrantExample(t *testing.T) {
 	if err := outdir.Write(out, r.All()); err != nil {
 		t.Fatal(err)
 	}
-	if msg, err := vagrantValidate(t, filepath.Join(out, vagrant.Dir)); err != nil {
+	if msg, err := testbin.VagrantValidate(t, filepath.Join(out, vagrant.Dir)); err != nil {
 		t.Fatalf("vagrant validate refused examples/vagrant's Vagrantfile: %v\n%s", err, msg)
 	}
 	if n := len(r.Files(vagrant.KindIgnition)); n != 3 {
