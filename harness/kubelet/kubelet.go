@@ -158,6 +158,7 @@ func New(flags Flags, m Machine) (*Kubelet, error) {
 	if m.Logf == nil {
 		k.m.Logf = func(string, ...any) {}
 	}
+	k.pods = newPodManager(k)
 	return k, nil
 }
 
@@ -174,11 +175,11 @@ func (k *Kubelet) logf(format string, args ...any) {
 }
 
 // Run runs the kubelet until ctx ends, then kills every container it started (as a power loss
-// would) and returns once they are gone.
+// would) and returns once they are gone. A Kubelet runs once: a machine that boots again gets a
+// new one.
 func (k *Kubelet) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	k.pods = newPodManager(k)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); k.pods.run(ctx) }()

@@ -89,9 +89,7 @@ func (k *Kubelet) setNode(n *corev1.Node) {
 	k.node = n
 	if n.Spec.PodCIDR != "" && k.podCIDR != n.Spec.PodCIDR {
 		k.podCIDR = n.Spec.PodCIDR
-		if k.pods != nil {
-			signal(k.pods.notify)
-		}
+		signal(k.pods.notify)
 	}
 }
 

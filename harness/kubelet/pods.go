@@ -192,9 +192,6 @@ func (pm *podManager) deleteAPIPod(ctx context.Context, p *corev1.Pod) {
 
 // KillContainer kills the process of a running container, as a crash would.
 func (k *Kubelet) KillContainer(namespace, pod, container string) error {
-	if k.pods == nil {
-		return fmt.Errorf("kubelet %s is not running", k.name)
-	}
 	k.pods.mu.Lock()
 	defer k.pods.mu.Unlock()
 	for _, w := range k.pods.workers {

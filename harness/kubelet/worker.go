@@ -244,7 +244,7 @@ func (w *podWorker) status(api *corev1.Pod) corev1.PodStatus {
 		if !cs.Ready {
 			notReady = append(notReady, cs.Name)
 		}
-		if c.program == "" {
+		if c.simulated() {
 			simulated = append(simulated, cs.Name+" ("+c.spec.Image+")")
 		}
 		switch {

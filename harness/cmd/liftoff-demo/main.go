@@ -83,7 +83,7 @@ func run(ctx context.Context, out io.Writer, specPath, work string, keep bool, t
 	}
 
 	step("laying out the machines with Ignition and powering them on")
-	c, err := harness.Boot(bootCtx, harness.Options{Dir: dir, Work: filepath.Join(work, "machines")})
+	c, err := harness.Boot(bootCtx, harness.Options{Dir: dir, Work: work})
 	if c != nil {
 		defer func() {
 			step("stopping the cluster")

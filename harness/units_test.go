@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestReadUnit(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, text string) {
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etc/kubernetes/kubelet.env", "NODE_NAME=w1\nNODE_IP=127.42.0.21\nNODE_LABELS=a=b,c=d\nNODE_TAINTS=\n")
+	write("etc/systemd/system/kubelet.service", `[Unit]
+Description=kubelet
+ExecStart=/wrong/section
+
+[Service]
+EnvironmentFile=/etc/kubernetes/kubelet.env
+ExecStartPre=/bin/mkdir -p /etc/kubernetes/manifests
+ExecStart=/opt/bin/kubelet \
+  --node-ip=${NODE_IP} \
+  --hostname-override=${NODE_NAME} \
+  --node-labels=${NODE_LABELS} \
+  --register-with-taints=${NODE_TAINTS}
+Restart=always
+RestartSec=5
+`)
+	write("etc/systemd/system-preset/20-ignition.preset", "enable kubelet.service\nenable etcd.service\ndisable other.service\n")
+	write("etc/systemd/system/multi-user.target.wants/extra.service", "")
+	u, err := readUnit(root, "kubelet.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/opt/bin/kubelet", "--node-ip=127.42.0.21", "--hostname-override=w1", "--node-labels=a=b,c=d", "--register-with-taints="}
+	if !slices.Equal(u.ExecStart, want) {
+		t.Errorf("ExecStart = %q, want %q", u.ExecStart, want)
+	}
+	if u.Restart != "always" || u.RestartSec != 5*time.Second {
+		t.Errorf("Restart=%s RestartSec=%s", u.Restart, u.RestartSec)
+	}
+	units, err := enabledUnits(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"etcd.service", "extra.service", "kubelet.service"}; !slices.Equal(units, want) {
+		t.Errorf("enabled units = %v, want %v", units, want)
+	}
+}
+
+func TestImageRepository(t *testing.T) {
+	for image, want := range map[string]string{
+		"registry.k8s.io/kube-apiserver:v1.35.4":           "kube-apiserver",
+		"registry.k8s.io/etcd@sha256:0123":                 "etcd",
+		"ghcr.io/liftoff-k8s/liftoff:v0.1.0@sha256:abcdef": "liftoff",
+		"localhost:5000/coredns/coredns":                   "coredns",
+		"pause":                                            "pause",
+	} {
+		if got := imageRepository(image); got != want {
+			t.Errorf("imageRepository(%q) = %q, want %q", image, got, want)
+		}
+	}
+}
