@@ -50,14 +50,14 @@ type Cluster struct {
 	// APIServer is the URL clients use: the load balancer's.
 	APIServer string
 
-	machines []*Machine
-	lb       *LoadBalancer
-	marker   string
-	program_ func(ctx context.Context, name string) (string, error)
+	machines    []*Machine
+	lb          *LoadBalancer
+	marker      string
+	findProgram func(ctx context.Context, name string) (string, error)
 
-	logMu sync.Mutex
-	log   *os.File
-	logf_ func(format string, args ...any)
+	logMu  sync.Mutex
+	log    *os.File
+	report func(format string, args ...any)
 
 	progMu   sync.Mutex
 	programs map[string]string
@@ -79,8 +79,8 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	c := &Cluster{Dir: opts.Dir, Work: work, marker: hex.EncodeToString(id), program_: opts.Program,
-		logf_: opts.Logf, programs: map[string]string{}}
+	c := &Cluster{Dir: opts.Dir, Work: work, marker: hex.EncodeToString(id), findProgram: opts.Program,
+		report: opts.Logf, programs: map[string]string{}}
 	if c.log, err = os.OpenFile(filepath.Join(work, "harness.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return nil, err
 	}
@@ -282,8 +282,8 @@ func (c *Cluster) logf(format string, args ...any) {
 		fmt.Fprintf(c.log, "%s %s\n", time.Now().Format("15:04:05.000"), msg)
 	}
 	c.logMu.Unlock()
-	if c.logf_ != nil {
-		c.logf_("%s", msg)
+	if c.report != nil {
+		c.report("%s", msg)
 	}
 }
 
@@ -297,8 +297,8 @@ func (c *Cluster) program(ctx context.Context, name string) (string, error) {
 	var p string
 	var err error
 	switch {
-	case c.program_ != nil:
-		p, err = c.program_(ctx, name)
+	case c.findProgram != nil:
+		p, err = c.findProgram(ctx, name)
 	case name == "liftoff":
 		p, err = buildLiftoff(ctx, filepath.Join(c.Work, "bin"))
 	default:

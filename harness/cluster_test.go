@@ -335,6 +335,51 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	t.Run("stop-controller", func(t *testing.T) {
+		m := c.Machine("controller-3")
+		m.Stop()
+		if err := m.PowerOn(); err == nil {
+			t.Error("a machine stopped for good powered on again")
+		}
+		// The load balancer's health checks (every second) drop the dead apiserver.
+		for deadline := time.Now().Add(time.Minute); len(c.LoadBalancer().Healthy()) != 2 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if healthy := c.LoadBalancer().Healthy(); len(healthy) != 2 {
+			t.Fatalf("the load balancer forwards to %v", healthy)
+		}
+		// The API still answers through the load balancer, on etcd's remaining quorum.
+		for range 5 {
+			if _, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+				t.Fatalf("the API with one controller stopped: %v", err)
+			}
+		}
+		// etcd keeps a quorum of two; if the stopped member led, the others elect a new leader.
+		var summary string
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+			members, err := c.EtcdMembers(ctx)
+			if err != nil {
+				summary = err.Error()
+				continue
+			}
+			healthy, leaders, stoppedHealthy := 0, 0, false
+			for _, em := range members {
+				if em.Healthy {
+					healthy++
+				}
+				if em.Leader {
+					leaders++
+				}
+				stoppedHealthy = stoppedHealthy || (em.Name == m.Name && em.Healthy)
+			}
+			summary = fmt.Sprintf("%d healthy members, %d leaders, stopped member healthy: %v", healthy, leaders, stoppedHealthy)
+			if healthy == 2 && leaders == 1 && !stoppedHealthy {
+				return
+			}
+		}
+		t.Errorf("etcd with one controller stopped: %s; want 2 healthy members, 1 leader", summary)
+	})
 }
 
 func countPods(ps []*corev1.Pod, ok func(*corev1.Pod) bool) int {

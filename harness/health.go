@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -86,12 +87,23 @@ func (c *Cluster) EtcdMembers(ctx context.Context) ([]EtcdMember, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd member list: %w", err)
 	}
-	var out []EtcdMember
-	for _, m := range list.Members {
-		em := EtcdMember{Name: m.Name, ID: m.ID}
-		if len(m.ClientURLs) > 0 {
+	// Each member is asked on its own, with its own deadline: a dead member must not use up the
+	// time of the others.
+	out := make([]EtcdMember, len(list.Members))
+	var wg sync.WaitGroup
+	for i, m := range list.Members {
+		out[i] = EtcdMember{Name: m.Name, ID: m.ID, Detail: "not started"}
+		if len(m.ClientURLs) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			em := &out[i]
 			em.ClientURL = m.ClientURLs[0]
-			st, err := cli.Status(ctx, em.ClientURL)
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			st, err := cli.Status(sctx, em.ClientURL)
 			switch {
 			case err != nil:
 				em.Detail = err.Error()
@@ -101,11 +113,9 @@ func (c *Cluster) EtcdMembers(ctx context.Context) ([]EtcdMember, error) {
 				em.Healthy, em.Leader = true, st.Leader == m.ID
 				em.Detail = fmt.Sprintf("version %s, raft term %d, db %d KiB", st.Version, st.RaftTerm, st.DbSize>>10)
 			}
-		} else {
-			em.Detail = "not started"
-		}
-		out = append(out, em)
+		}()
 	}
+	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }

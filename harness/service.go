@@ -11,7 +11,6 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness/proc"
 )
 
@@ -132,6 +131,3 @@ func (m *Machine) supervise(ctx context.Context, u *unit, spec proc.Spec) {
 		}
 	}
 }
-
-// etcdConfigPath is where a controller's etcd configuration is, for the health checks.
-var etcdConfigPath = generator.HostEtcdConfig
