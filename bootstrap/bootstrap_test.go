@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	mrand "math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,13 +28,11 @@ import (
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
 )
 
-// apiAddress is the loopback address this package's tests run etcd and kube-apiserver on.
-const apiAddress = "127.44.0.1"
-
 // startAPI runs a real etcd and kube-apiserver for one test and returns a cluster-admin client
 // configuration. Both processes are killed with their process groups when the test ends.
 func startAPI(t *testing.T) *rest.Config {
 	t.Helper()
+	apiAddress := freeLoopback(t)
 	etcd := testbin.MustPath(t, "etcd")
 	apiserver := testbin.MustPath(t, "kube-apiserver")
 	dir := t.TempDir()
@@ -88,6 +88,28 @@ func startAPI(t *testing.T) *rest.Config {
 		"--service-account-signing-key-file", saKey, "--service-cluster-ip-range", "10.0.0.0/24")
 	return &rest.Config{Host: "https://" + apiAddress + ":6443", BearerToken: "liftoff-test-token",
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+}
+
+// freeLoopback picks a loopback address whose etcd and apiserver ports are free, so that test runs
+// on one host do not collide.
+func freeLoopback(t *testing.T) string {
+	for range 20 {
+		addr := fmt.Sprintf("127.%d.%d.1", 100+mrand.IntN(150), mrand.IntN(256))
+		free := true
+		for _, port := range []string{"2379", "2380", "6443"} {
+			ln, err := net.Listen("tcp", net.JoinHostPort(addr, port))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return addr
+		}
+	}
+	t.Fatal("found no free loopback address")
+	return ""
 }
 
 // writeOutput writes an output directory holding the given manifests.
@@ -246,13 +268,14 @@ func TestRunAgainstRealAPI(t *testing.T) {
 func TestRunExplainsTimeout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	writeOutput(t, dir, manifests(1))
-	cfg := &rest.Config{Host: "https://127.44.0.2:6443", BearerToken: "x", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
+	addr := freeLoopback(t)
+	cfg := &rest.Config{Host: "https://" + addr + ":6443", BearerToken: "x", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
 	begin := time.Now()
 	err := Run(context.Background(), Options{Dir: dir, Config: cfg, Timeout: 2 * time.Second})
 	if err == nil {
 		t.Fatal("no error without an API")
 	}
-	for _, want := range []string{"within 2s", "stage wait-for-api", "https://127.44.0.2:6443 was not ready", "connection refused", "--from wait-for-api"} {
+	for _, want := range []string{"within 2s", "stage wait-for-api", "https://" + addr + ":6443 was not ready", "connection refused", "--from wait-for-api"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

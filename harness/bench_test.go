@@ -22,9 +22,7 @@ func BenchmarkBoot(b *testing.B) {
 		testbin.MustPath(b, name)
 	}
 	out := filepath.Join(b.TempDir(), "out")
-	if err := harness.Render("testdata/cluster.hcl", out); err != nil {
-		b.Fatal(err)
-	}
+	renderTestCluster(b, out)
 	var total time.Duration
 	var memory int64
 	b.ResetTimer()

@@ -32,9 +32,7 @@ func bootCluster(t *testing.T) (*harness.Cluster, kubernetes.Interface) {
 	t.Helper()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	if err := harness.Render("testdata/cluster.hcl", out); err != nil {
-		t.Fatal(err)
-	}
+	renderTestCluster(t, out)
 	start := time.Now()
 	c, err := harness.Boot(t.Context(), harness.Options{Dir: out, Work: filepath.Join(dir, "work"), Logf: t.Logf})
 	t.Cleanup(func() {

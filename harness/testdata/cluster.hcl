@@ -1,5 +1,6 @@
 # A cluster for the local harness: every machine is a loopback address on this host, and the API
-# load balancer is the harness's TCP proxy on 127.42.0.10.
+# load balancer is the harness's TCP proxy on 127.42.0.10. The tests move it to a free loopback /24
+# of their own, so that runs on one host do not collide.
 cluster "harness" {
   kubernetes_version = "v1.35.4"
   os                 = "flatcar"
