@@ -222,7 +222,9 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 			names = append(names, m.Domain)
 		}
 		t := pki.Template{CommonName: m.Name, DNSNames: names, IPs: []net.IP{net.ParseIP(m.IP)}}
-		t.Usage = pki.UsageServer
+		// Server certificates may also authenticate as clients: etcd's gRPC gateway dials its own
+		// client port with the member's server certificate.
+		t.Usage = pki.UsagePeer
 		p.EtcdServer[m.Name] = must(k.leaf("etcd/"+m.Name+"/server", p.EtcdCA, t))
 		t.Usage = pki.UsagePeer
 		p.EtcdPeer[m.Name] = must(k.leaf("etcd/"+m.Name+"/peer", p.EtcdCA, t))

@@ -211,6 +211,8 @@ func TestCertificateChainsUsagesAndSANs(t *testing.T) {
 		{"pki/controller-manager.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserControllerManager, nil, nil, nil},
 		{"pki/scheduler.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserScheduler, nil, nil, nil},
 		{"pki/etcd/node1/server.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageServerAuth, "node1", nil, []string{"node1.example.com"}, []string{"10.0.0.11"}},
+		// etcd's gateway dials its own member with the server certificate, so it is a client too.
+		{"pki/etcd/node1/server.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, "node1", nil, []string{"node1.example.com"}, []string{"10.0.0.11"}},
 		{"pki/etcd/node2/peer.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, "node2", nil, []string{"node2.example.com"}, []string{"10.0.0.12"}},
 		{"pki/etcd/node3/peer.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageServerAuth, "node3", nil, []string{"node3.example.com"}, []string{"10.0.0.13"}},
 	}
