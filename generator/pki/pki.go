@@ -254,30 +254,6 @@ func ParseCert(data []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(b.Bytes)
 }
 
-// ParseCerts reads every certificate of a PEM file.
-func ParseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
-}
-
 // ParseKey reads a PEM private key (PKCS#8, PKCS#1 or SEC 1).
 func ParseKey(data []byte) (crypto.Signer, error) {
 	b, _ := pem.Decode(data)
