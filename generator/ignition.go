@@ -176,6 +176,11 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
 	}
+	// Programs delivered as sysext images are files Ignition fetches and verifies.
+	var sysexts []program
+	if kubelet.SysextURL != "" {
+		sysexts = append(sysexts, *kubelet)
+	}
 	files := []hostFile{
 		r.pkiFile(CACert, 0o644),
 		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
@@ -192,7 +197,10 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		data["EtcdInstallUnit"], data["EtcdUnit"], data["etcdProgram"] = etcd.InstallUnit, etcdUnit, etcd
+		data["EtcdInstallUnit"], data["EtcdUnit"] = etcd.InstallUnit, etcdUnit
+		if etcd.SysextURL != "" {
+			sysexts = append(sysexts, *etcd)
+		}
 		for _, f := range []struct {
 			name string
 			mode int
@@ -206,16 +214,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		}
 		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))})
 	}
-	data["Files"] = files
-	var remote []program
-	if kubelet.SysextURL != "" {
-		remote = append(remote, *kubelet)
-	}
-	if etcd, ok := data["etcdProgram"].(*program); ok && etcd.SysextURL != "" {
-		remote = append(remote, *etcd)
-	}
-	delete(data, "etcdProgram")
-	data["Sysexts"] = remote
+	data["Files"], data["Sysexts"] = files, sysexts
 	return data, nil
 }
 
