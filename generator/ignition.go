@@ -72,18 +72,14 @@ func containerEngine(os string) string {
 // checksumFor says how liftoff-fetch verifies a download: a pinned digest, or the checksum file each
 // project publishes beside its default download.
 func checksumFor(name string, p *spec.Program, arch string) (string, error) {
-	url := p.Expand(arch)
-	switch {
-	case p.SHA512 != "":
+	if p.SHA512 != "" {
 		return "sha512:" + p.SHA512, nil
-	case name == "kubelet" && p.URL == spec.DefaultKubeletURL:
-		return "sha512-url:" + url + ".sha512", nil
-	case name == "etcd" && p.URL == spec.DefaultEtcdURL:
-		return "sha256sums-url:" + path.Dir(url) + "/SHA256SUMS", nil
-	case name == "cni-plugins" && p.URL == spec.DefaultCNIPluginsURL:
-		return "sha512-url:" + url + ".sha512", nil
 	}
-	return "", fmt.Errorf("%s.sha512 is required: %s is not a default download with a published checksum", name, url)
+	// The spec names its blocks with underscores (cni_plugins), programs with dashes.
+	if kind, url, ok := spec.PublishedChecksum(strings.ReplaceAll(name, "-", "_"), p, arch); ok {
+		return kind + "-url:" + url, nil
+	}
+	return "", fmt.Errorf("%s.sha512 is required: %s is not a default download with a published checksum", name, p.Expand(arch))
 }
 
 // hostProgram renders the install unit and start command of a program for one OS.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"path"
 	"strings"
 
 	"github.com/liftoff-k8s/liftoff/internal/versions"
@@ -122,4 +123,27 @@ func nodes(in []Node, role string) []Node {
 // Expand replaces {version} and {arch} in a program URL.
 func (p *Program) Expand(arch string) string {
 	return strings.NewReplacer("{version}", p.Version, "{arch}", arch).Replace(p.URL)
+}
+
+// defaultDownloads are liftoff's default downloads, by spec block, with the kind of checksum their
+// projects publish with each release: a sha512 file beside the download, or a SHA256SUMS list.
+var defaultDownloads = map[string]struct{ url, kind string }{
+	"kubelet":     {DefaultKubeletURL, "sha512"},
+	"etcd":        {DefaultEtcdURL, "sha256sums"},
+	"cni_plugins": {DefaultCNIPluginsURL, "sha512"},
+}
+
+// PublishedChecksum says where the project behind one of liftoff's default downloads publishes its
+// checksum: kind "sha512" or "sha256sums" and that file's URL. ok is false when p (the spec's block
+// named field) downloads from anywhere else; such a download must be pinned with sha512.
+func PublishedChecksum(field string, p *Program, arch string) (kind, url string, ok bool) {
+	d, found := defaultDownloads[field]
+	if !found || p.URL != d.url {
+		return "", "", false
+	}
+	u := p.Expand(arch)
+	if d.kind == "sha256sums" {
+		return d.kind, path.Dir(u) + "/SHA256SUMS", true
+	}
+	return d.kind, u + ".sha512", true
 }

@@ -120,8 +120,6 @@ var (
 	maxControls = 7
 )
 
-var defaultURL = map[string]string{"kubelet": DefaultKubeletURL, "etcd": DefaultEtcdURL, "cni_plugins": DefaultCNIPluginsURL}
-
 type validator struct {
 	c  *Cluster
 	ps Problems
@@ -380,7 +378,7 @@ func (v *validator) program(name string, p *Program) {
 		if p.Delivery == DeliverySysext && p.SHA512 == "" {
 			v.add(name+".sha512", "Missing sha512", "a sysext image is fetched by Ignition and must be pinned with sha512")
 		}
-		if p.Delivery == DeliveryDownload && p.SHA512 == "" && p.URL != defaultURL[name] {
+		if _, _, published := PublishedChecksum(name, p, v.c.Arch); p.Delivery == DeliveryDownload && p.SHA512 == "" && !published {
 			v.add(name+".sha512", "Missing sha512", "%q is not liftoff's default download, whose published checksum it knows; pin the file with sha512", p.URL)
 		}
 		if p.Image != "" {
