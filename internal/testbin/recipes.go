@@ -2,6 +2,7 @@ package testbin
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/liftoff-k8s/liftoff/internal/versions"
@@ -37,6 +38,7 @@ var recipes = []*recipe{
 	ignitionRecipe(),
 	etcdRecipe(),
 	kubernetesRecipe(),
+	kubernetesNodeRecipe(),
 	matchboxRecipe(),
 	matchboxProviderRecipe(),
 }
@@ -108,24 +110,47 @@ var kubernetesStaging = []string{
 	"sample-apiserver", "sample-cli-plugin", "sample-controller",
 }
 
+// kubernetesRecipe builds the control-plane programs.
 func kubernetesRecipe() *recipe {
+	return kubernetesPrograms("kubernetes", map[string]string{
+		"kube-apiserver":          "k8s.io/kubernetes/cmd/kube-apiserver/app.NewAPIServerCommand()",
+		"kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager/app.NewControllerManagerCommand()",
+		"kube-scheduler":          "k8s.io/kubernetes/cmd/kube-scheduler/app.NewSchedulerCommand()",
+	})
+}
+
+// kubernetesNodeRecipe builds what every machine runs: the kubelet and kube-proxy. It is a recipe
+// of its own so that tests that need only the control plane do not wait for it; it shares the
+// Go build cache with kubernetesRecipe, so building both costs little more than one.
+func kubernetesNodeRecipe() *recipe {
+	return kubernetesPrograms("kubernetes-node", map[string]string{
+		"kubelet":    "k8s.io/kubernetes/cmd/kubelet/app.NewKubeletCommand(context.Background())",
+		"kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy/app.NewProxyCommand()",
+	})
+}
+
+// kubernetesPrograms is a recipe of Kubernetes commands at the pinned version: program name ->
+// the package-qualified call that returns its cobra command.
+func kubernetesPrograms(name string, commands map[string]string) *recipe {
 	r := &recipe{
-		name:    "kubernetes",
+		name:    name,
 		version: versions.Kubernetes,
 		require: []module{
 			{"k8s.io/kubernetes", versions.Kubernetes},
 			{"k8s.io/component-base", versions.KubernetesStaging},
 		},
-		mains: map[string]string{
-			"cmd/kube-apiserver":          kubeMain("k8s.io/kubernetes/cmd/kube-apiserver/app", "NewAPIServerCommand"),
-			"cmd/kube-controller-manager": kubeMain("k8s.io/kubernetes/cmd/kube-controller-manager/app", "NewControllerManagerCommand"),
-			"cmd/kube-scheduler":          kubeMain("k8s.io/kubernetes/cmd/kube-scheduler/app", "NewSchedulerCommand"),
-		},
-		programs: []program{
-			{"kube-apiserver", "./cmd/kube-apiserver"},
-			{"kube-controller-manager", "./cmd/kube-controller-manager"},
-			{"kube-scheduler", "./cmd/kube-scheduler"},
-		},
+		mains: map[string]string{},
+	}
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		call := commands[n]
+		dot := strings.LastIndex(call[:strings.Index(call, "(")], ".")
+		r.mains["cmd/"+n] = kubeMain(call[:dot], call[dot+1:])
+		r.programs = append(r.programs, program{n, "./cmd/" + n})
 	}
 	for _, m := range kubernetesStaging {
 		r.replace = append(r.replace, module{"k8s.io/" + m, versions.KubernetesStaging})
@@ -144,11 +169,12 @@ func kubernetesRecipe() *recipe {
 }
 
 // kubeMain is the main package of a Kubernetes component, with the same registrations as the
-// upstream one.
-func kubeMain(app, constructor string) string {
+// upstream one; call constructs its command.
+func kubeMain(app, call string) string {
 	return fmt.Sprintf(`package main
 
 import (
+	"context"
 	"os"
 	_ "time/tzdata"
 
@@ -159,10 +185,12 @@ import (
 	"%s"
 )
 
+var _ = context.Background
+
 func main() {
-	os.Exit(cli.Run(app.%s()))
+	os.Exit(cli.Run(app.%s))
 }
-`, app, constructor)
+`, app, call)
 }
 
 // kubernetesMajorMinor returns "1" and "35" for "v1.35.4".

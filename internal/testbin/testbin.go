@@ -177,8 +177,11 @@ func (r *recipe) build(ctx context.Context, root string) error {
 			"GOOS="+runtime.GOOS,
 			"GOARCH="+runtime.GOARCH,
 		)
+		// Programs without cgo are static, so that an image needs nothing but the program.
 		if r.cgo {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=1")
+		} else {
+			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 		}
 		cmd.WaitDelay = 10 * time.Second
 		var out bytes.Buffer
