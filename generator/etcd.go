@@ -2,7 +2,6 @@ package generator
 
 import (
 	"fmt"
-	"net/netip"
 	"path"
 
 	"sigs.k8s.io/yaml"
@@ -38,12 +37,6 @@ func etcdConfig(d *Cluster, m Machine) ([]byte, error) {
 		"snapshot-count":              10000,
 		"logger":                      "zap",
 		"log-outputs":                 []string{"stderr"},
-	}
-	if ip, err := netip.ParseAddr(m.IP); err == nil && ip.IsLoopback() {
-		// Members of a local cluster share one host, where every peer connection comes from
-		// 127.0.0.1 rather than the member's own address, so the peer's address cannot match its
-		// certificate. The certificate is still required and checked against the etcd CA.
-		cfg["peer-transport-security"].(map[string]any)["skip-client-san-verification"] = true
 	}
 	return yaml.Marshal(cfg)
 }
