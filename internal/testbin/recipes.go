@@ -23,7 +23,9 @@ type recipe struct {
 	mains    map[string]string
 	programs []program
 	ldflags  []string
-	cgo      bool
+	// tags are build tags.
+	tags []string
+	cgo  bool
 	// hint is added to a build failure to say what usually fixes it.
 	hint string
 }
@@ -41,6 +43,10 @@ var recipes = []*recipe{
 	kubernetesNodeRecipe(),
 	matchboxRecipe(),
 	matchboxProviderRecipe(),
+	corednsRecipe(),
+	flannelRecipe(),
+	flannelCNIPluginRecipe(),
+	cniPluginsRecipe(),
 }
 
 func ignitionRecipe() *recipe {
@@ -222,4 +228,87 @@ func matchboxProviderRecipe() *recipe {
 		require:  []module{{mod, versions.MatchboxProvider}},
 		programs: []program{{"terraform-provider-matchbox", mod}},
 	}
+}
+
+func corednsRecipe() *recipe {
+	const mod = "github.com/coredns/coredns"
+	return &recipe{
+		name:    "coredns",
+		version: versions.CoreDNS,
+		// CoreDNS's go.mod has no replace directives to mirror; its main package is the module root.
+		require:  []module{{mod, versions.CoreDNS}},
+		programs: []program{{"coredns", mod}},
+	}
+}
+
+func flannelRecipe() *recipe {
+	const mod = "github.com/flannel-io/flannel"
+	return &recipe{
+		name:     "flannel",
+		version:  versions.Flannel,
+		require:  []module{{mod, versions.Flannel}},
+		programs: []program{{"flanneld", mod}},
+		// The version as flannel's Makefile stamps it. On amd64 flanneld's UDP backend is C, so it
+		// is built as upstream builds it: with cgo, linked statically (glibc's libc.a, from
+		// libc6-dev), so that its image needs nothing else; netgo and osusergo keep name and user
+		// lookups in Go, which a static glibc cannot do.
+		ldflags: []string{
+			"-X " + mod + "/pkg/version.Version=" + versions.Flannel,
+			"-linkmode=external", "-extldflags=-static",
+		},
+		tags: []string{"netgo", "osusergo"},
+		cgo:  true,
+		hint: "flanneld links glibc statically: install gcc and libc6-dev (make deps)",
+	}
+}
+
+// flannelCNIPluginRecipe builds the flannel CNI plugin, which delegates to bridge and host-local
+// with the subnet flanneld leased, from the containernetworking/plugins release it came from.
+func flannelCNIPluginRecipe() *recipe {
+	const mod = "github.com/containernetworking/plugins"
+	return &recipe{
+		name:     "flannel-cni-plugin",
+		version:  versions.FlannelCNIPluginSource,
+		require:  []module{{mod, versions.FlannelCNIPluginSource}},
+		programs: []program{{"flannel", mod + "/plugins/meta/flannel"}},
+		ldflags:  []string{"-X " + mod + "/pkg/utils/buildversion.BuildVersion=" + versions.FlannelCNIPluginSource},
+	}
+}
+
+// cniPlugins are the Linux plugins of a containernetworking/plugins release, each in the
+// directory of the repository that holds it; a release archive holds every one of them.
+var cniPlugins = []string{
+	"ipam/dhcp", "ipam/host-local", "ipam/static",
+	"main/bridge", "main/dummy", "main/host-device", "main/ipvlan", "main/loopback", "main/macvlan",
+	"main/ptp", "main/tap", "main/vlan",
+	"meta/bandwidth", "meta/firewall", "meta/portmap", "meta/sbr", "meta/tuning", "meta/vrf",
+}
+
+// CNIPluginsModule is the module the standard CNI plugins are built from, at versions.CNIPlugins.
+const CNIPluginsModule = "github.com/containernetworking/plugins"
+
+// CNIPlugins returns the names of the standard CNI plugins Path builds, sorted: the programs of a
+// containernetworking/plugins release archive.
+func CNIPlugins() []string {
+	var names []string
+	for _, p := range cniPlugins {
+		names = append(names, p[strings.LastIndex(p, "/")+1:])
+	}
+	sort.Strings(names)
+	return names
+}
+
+func cniPluginsRecipe() *recipe {
+	const mod = CNIPluginsModule
+	r := &recipe{
+		name:    "cni-plugins",
+		version: versions.CNIPlugins,
+		require: []module{{mod, versions.CNIPlugins}},
+		// As the release's build stamps it: each plugin answers VERSION with "CNI NAME plugin v1.8.0".
+		ldflags: []string{"-X " + mod + "/pkg/utils/buildversion.BuildVersion=" + versions.CNIPlugins},
+	}
+	for _, p := range cniPlugins {
+		r.programs = append(r.programs, program{p[strings.LastIndex(p, "/")+1:], mod + "/plugins/" + p})
+	}
+	return r
 }

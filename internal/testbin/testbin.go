@@ -1,5 +1,6 @@
 // Package testbin builds or locates the real programs that liftoff's tests run: Ignition, etcd,
-// the Kubernetes control plane and matchbox, each at the version pinned in internal/versions.
+// the Kubernetes control plane and node programs, CoreDNS, flannel, the CNI plugins and
+// matchbox, each at the version pinned in internal/versions.
 //
 // Programs are built from the Go module proxy with a small wrapper module per recipe and cached
 // under $LIFTOFF_CACHE (default ~/.cache/liftoff) as bin/NAME-VERSION/NAME. A cached binary is
@@ -94,6 +95,10 @@ func recipeOf(name string) (*recipe, error) {
 	return nil, fmt.Errorf("testbin: unknown program %q; known: %s", name, strings.Join(Names(), ", "))
 }
 
+// CacheDir is the directory liftoff's tests cache what they build in: $LIFTOFF_CACHE, or
+// ~/.cache/liftoff. Programs are under its bin/.
+func CacheDir() (string, error) { return cacheDir() }
+
 // cacheDir is $LIFTOFF_CACHE, or ~/.cache/liftoff.
 func cacheDir() (string, error) {
 	if dir := os.Getenv("LIFTOFF_CACHE"); dir != "" {
@@ -114,6 +119,10 @@ func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
+
+// Lock takes an exclusive flock on path (creating it and its directory), waiting until it is free
+// or ctx ends, so that processes building the same cached thing build it once. unlock releases it.
+func Lock(ctx context.Context, path string) (unlock func(), err error) { return lock(ctx, path) }
 
 // lock takes an exclusive flock on path, polling so that a cancelled context stops the wait.
 func lock(ctx context.Context, path string) (unlock func(), err error) {
@@ -206,6 +215,9 @@ func (r *recipe) build(ctx context.Context, root string) error {
 	}
 	out := filepath.Join(work, "out")
 	args := []string{"build", "-trimpath", "-ldflags", strings.Join(append([]string{"-s", "-w"}, r.ldflags...), " ")}
+	if len(r.tags) > 0 {
+		args = append(args, "-tags", strings.Join(r.tags, ","))
+	}
 	if len(r.programs) == 1 {
 		args = append(args, "-o", filepath.Join(out, r.programs[0].name), r.programs[0].pkg)
 	} else {

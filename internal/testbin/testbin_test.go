@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,15 @@ func TestRealProgramsReportPinnedVersions(t *testing.T) {
 		{"ignition", []string{"-version"}, "Ignition " + versions.Ignition},
 		{"etcd", []string{"--version"}, "etcd Version: " + strings.TrimPrefix(versions.Etcd, "v")},
 		{"etcdctl", []string{"version"}, "etcdctl version: " + strings.TrimPrefix(versions.Etcd, "v")},
+		{"kube-apiserver", []string{"--version"}, "Kubernetes " + versions.Kubernetes},
+		{"kubelet", []string{"--version"}, "Kubernetes " + versions.Kubernetes},
+		{"kube-proxy", []string{"--version"}, "Kubernetes " + versions.Kubernetes},
+		{"coredns", []string{"-version"}, "CoreDNS-" + strings.TrimPrefix(versions.CoreDNS, "v")},
+		{"flanneld", []string{"--version"}, versions.Flannel},
+		// A CNI plugin run without CNI_COMMAND says what it is.
+		{"flannel", nil, "CNI flannel plugin " + versions.FlannelCNIPluginSource},
+		{"bridge", nil, "CNI bridge plugin " + versions.CNIPlugins},
+		{"portmap", nil, "CNI portmap plugin " + versions.CNIPlugins},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +64,10 @@ func versionOf(t *testing.T, name string) string {
 
 func TestEveryNameHasOneRecipe(t *testing.T) {
 	want := []string{"ignition", "etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager",
-		"kube-scheduler", "matchbox", "terraform-provider-matchbox"}
+		"kube-scheduler", "kube-proxy", "kubelet", "matchbox", "terraform-provider-matchbox",
+		"coredns", "flanneld", "flannel"}
+	want = append(want, "dhcp", "host-local", "static", "bridge", "dummy", "host-device", "ipvlan", "loopback",
+		"macvlan", "ptp", "tap", "vlan", "bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf")
 	got := Names()
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("Names() = %v, want %v", got, want)
@@ -66,8 +79,17 @@ func TestEveryNameHasOneRecipe(t *testing.T) {
 		}
 		seen[name] = true
 	}
-	if _, err := Path(t.Context(), "kubelet"); err == nil || !strings.Contains(err.Error(), "known: ignition") {
-		t.Errorf("Path(kubelet) error = %v, want one listing the known programs", err)
+	if _, err := Path(t.Context(), "kubectl"); err == nil || !strings.Contains(err.Error(), "known: ignition") {
+		t.Errorf("Path(kubectl) error = %v, want one listing the known programs", err)
+	}
+	plugins := CNIPlugins()
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if !slices.Contains(plugins, p) {
+			t.Errorf("CNIPlugins() = %v, lacks %s", plugins, p)
+		}
+	}
+	if !slices.IsSorted(plugins) || len(plugins) != 18 {
+		t.Errorf("CNIPlugins() = %v, want the 18 plugins of a release, sorted", plugins)
 	}
 }
 
@@ -195,8 +217,8 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 
 func TestMustPathFailsWithHowToBuild(t *testing.T) {
 	rec := &fatalRecorder{ctx: t.Context()}
-	MustPath(rec, "kubelet")
-	for _, want := range []string{"kubelet is needed by this test", "make binaries", "unknown program"} {
+	MustPath(rec, "kubectl")
+	for _, want := range []string{"kubectl is needed by this test", "make binaries", "unknown program"} {
 		if !strings.Contains(rec.message, want) {
 			t.Errorf("MustPath's failure does not say %q:\n%s", want, rec.message)
 		}

@@ -30,6 +30,10 @@ const (
 	Pause            = "3.10.1"
 	// CNIPlugins is the containernetworking/plugins release installed on every machine.
 	CNIPlugins = "v1.8.0"
+	// FlannelCNIPluginSource is the containernetworking/plugins release whose plugins/meta/flannel
+	// the tests build as the flannel CNI plugin: flannel-io/cni-plugin, where the plugin lives now,
+	// is not a module the Go proxy serves, and this is the same plugin before it moved.
+	FlannelCNIPluginSource = "v0.9.1"
 )
 
 // Liftoff is liftoff's own release version, the tag of its image.
