@@ -129,6 +129,22 @@ var kubeletMounts = []string{
 	"/etc/machine-id:/etc/machine-id:ro",
 }
 
+// kernelSetting is one line of the machine's sysctl.d file.
+type kernelSetting struct{ Key, Value string }
+
+// kubeletKernelSettings are the kernel settings the kubelet checks when it starts (setupKernelTunables
+// in k8s.io/kubernetes pkg/kubelet/cm/container_manager_linux.go). kubeletConfig sets
+// protectKernelDefaults, so the kubelet never rewrites them itself but refuses to start when any
+// differs: every machine sets them at boot instead.
+var kubeletKernelSettings = []kernelSetting{
+	{"vm.overcommit_memory", "1"},             // always allow overcommit, as the kubelet's memory accounting expects
+	{"vm.panic_on_oom", "0"},                  // out of memory, the OOM killer ends a process; the node does not panic
+	{"kernel.panic", "10"},                    // after a panic, reboot within 10 seconds
+	{"kernel.panic_on_oops", "1"},             // an oops panics (and so reboots) rather than running on in a broken state
+	{"kernel.keys.root_maxkeys", "1000000"},   // every container gets a session keyring
+	{"kernel.keys.root_maxbytes", "25000000"}, // 25 bytes for each of those keys
+}
+
 var etcdMounts = []string{"/etc/etcd:/etc/etcd:ro", HostEtcdPKIDir + ":" + HostEtcdPKIDir + ":ro", HostEtcdDataDir + ":" + HostEtcdDataDir}
 
 // machineRenderer renders Ignition configs. The part shared by a role is translated once per
@@ -171,6 +187,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit, "CNIInstallUnit": cni.InstallUnit,
 		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
+		"KernelSettings": kubeletKernelSettings,
 	}
 	// Programs delivered as sysext images are files Ignition fetches and verifies.
 	var sysexts []program
