@@ -2,19 +2,9 @@ package bootstrap
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	mrand "math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,93 +14,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/apiservertest"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
-	"github.com/liftoff-k8s/liftoff/internal/testbin"
 )
-
-// startAPI runs a real etcd and kube-apiserver for one test and returns a cluster-admin client
-// configuration. Both processes are killed with their process groups when the test ends.
-func startAPI(t *testing.T) *rest.Config {
-	t.Helper()
-	apiAddress := freeLoopback(t)
-	etcd := testbin.MustPath(t, "etcd")
-	apiserver := testbin.MustPath(t, "kube-apiserver")
-	dir := t.TempDir()
-	start := func(name string, args ...string) {
-		log, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			log.Close()
-			if t.Failed() {
-				data, _ := os.ReadFile(log.Name())
-				lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-				if len(lines) > 20 {
-					lines = lines[len(lines)-20:]
-				}
-				t.Logf("--- %s:\n%s", name, strings.Join(lines, "\n"))
-			}
-		})
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalECPrivateKey(key)
-	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	saKey := write("sa.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
-	saPub := write("sa.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
-	tokens := write("tokens.csv", []byte("liftoff-test-token,admin,admin,system:masters\n"))
-	start("etcd", etcd, "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-urls", "http://"+apiAddress+":2379", "--advertise-client-urls", "http://"+apiAddress+":2379",
-		"--listen-peer-urls", "http://"+apiAddress+":2380", "--initial-advertise-peer-urls", "http://"+apiAddress+":2380",
-		"--initial-cluster", "default=http://"+apiAddress+":2380")
-	start("kube-apiserver", apiserver, "--etcd-servers", "http://"+apiAddress+":2379",
-		"--bind-address", apiAddress, "--advertise-address", apiAddress, "--secure-port", "6443",
-		"--cert-dir", filepath.Join(dir, "certs"), "--token-auth-file", tokens, "--authorization-mode", "RBAC",
-		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", saPub,
-		"--service-account-signing-key-file", saKey, "--service-cluster-ip-range", "10.0.0.0/24")
-	return &rest.Config{Host: "https://" + apiAddress + ":6443", BearerToken: "liftoff-test-token",
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-}
-
-// freeLoopback picks a loopback address whose etcd and apiserver ports are free, so that test runs
-// on one host do not collide.
-func freeLoopback(t *testing.T) string {
-	for range 20 {
-		addr := fmt.Sprintf("127.%d.%d.1", 100+mrand.IntN(150), mrand.IntN(256))
-		free := true
-		for _, port := range []string{"2379", "2380", "6443"} {
-			ln, err := net.Listen("tcp", net.JoinHostPort(addr, port))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return addr
-		}
-	}
-	t.Fatal("found no free loopback address")
-	return ""
-}
 
 // writeOutput writes an output directory holding the given manifests.
 func writeOutput(t *testing.T, dir string, manifests map[string]string) {
@@ -173,7 +79,7 @@ data:
 }
 
 func TestRunAgainstRealAPI(t *testing.T) {
-	cfg := startAPI(t)
+	cfg := apiservertest.Start(t)
 	dir := filepath.Join(t.TempDir(), "out")
 	writeOutput(t, dir, manifests(1))
 	run := func(t *testing.T, opts Options) ([]Event, error) {
@@ -268,7 +174,7 @@ func TestRunAgainstRealAPI(t *testing.T) {
 func TestRunExplainsTimeout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	writeOutput(t, dir, manifests(1))
-	addr := freeLoopback(t)
+	addr := apiservertest.FreeLoopback(t)
 	cfg := &rest.Config{Host: "https://" + addr + ":6443", BearerToken: "x", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
 	begin := time.Now()
 	err := Run(context.Background(), Options{Dir: dir, Config: cfg, Timeout: 2 * time.Second})

@@ -270,7 +270,10 @@ func (r *machineRenderer) base(role string) (igntypes.Config, error) {
 }
 
 // kubeletConfig is the machine's KubeletConfiguration: webhook authentication and authorization,
-// no anonymous access, rotating client certificates, serving only on the machine's own address.
+// no anonymous access, rotating client certificates, serving only on the machine's own address with
+// a certificate the cluster CA signs (serverTLSBootstrap: the kubelet requests it, the
+// kubelet-serving-approver checks it names only this node, the controller-manager signs it), which
+// kube-apiserver verifies.
 func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 	f := false
 	t := true
@@ -291,6 +294,7 @@ func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 		HealthzBindAddress:       ip,
 		ReadOnlyPort:             readOnly,
 		RotateCertificates:       true,
+		ServerTLSBootstrap:       true,
 		StaticPodPath:            HostStaticPodDir,
 		ResolverConfig:           ptr("/run/systemd/resolve/resolv.conf"),
 		ProtectKernelDefaults:    true,

@@ -73,6 +73,23 @@ func kubeletConfigOf(t *testing.T, cfg igntypes.Config) *kubeletv1beta1.KubeletC
 	return nil
 }
 
+// TestKubeletsServeWithCertificatesTheClusterCASigns: no kubelet signs its own serving certificate,
+// which kube-apiserver could not verify.
+func TestKubeletsServeWithCertificatesTheClusterCASigns(t *testing.T) {
+	for where, cfg := range machineConfigs(t, "flatcar") {
+		kc := kubeletConfigOf(t, cfg)
+		if !kc.ServerTLSBootstrap || !kc.RotateCertificates {
+			t.Errorf("%s: serverTLSBootstrap %v rotateCertificates %v, want both", where, kc.ServerTLSBootstrap, kc.RotateCertificates)
+		}
+		if kc.TLSCertFile != "" || kc.TLSPrivateKeyFile != "" {
+			t.Errorf("%s: the kubelet serves with %s rather than a certificate it requests", where, kc.TLSCertFile)
+		}
+		if kc.Authentication.X509.ClientCAFile != path.Join(generator.HostPKIDir, generator.CACert) {
+			t.Errorf("%s: the kubelet accepts client certificates from %q", where, kc.Authentication.X509.ClientCAFile)
+		}
+	}
+}
+
 // TestKubeletKernelSettingsAreSetWhereProtected reads every rendered Ignition config, machines' and
 // worker pools', for both operating systems, as the machine would: its KubeletConfiguration, and its
 // sysctl.d files in the order systemd-sysctl applies them.

@@ -70,6 +70,10 @@ const (
 	UserFrontProxyClient  = "front-proxy-client"
 )
 
+// KubeletServingApprover names the kubelet-serving-approver's Deployment, ServiceAccount and the
+// Lease its replicas elect a leader with; the liftoff command's defaults use it too.
+const KubeletServingApprover = "liftoff-kubelet-serving-approver"
+
 // Ports.
 const (
 	EtcdClientPort        = 2379

@@ -62,6 +62,7 @@ type manifestLayout struct {
 
 	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
+	KubeletServingApprover                                                           string
 }
 
 var hostLayout = func() manifestLayout {
@@ -85,7 +86,7 @@ var hostLayout = func() manifestLayout {
 		LabelController: LabelController, ControllerTaintKey: key, ControllerTaintEffect: effect,
 		CheckpointAnnotation: CheckpointAnnotation,
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
-		NodeBootstrapGroup: NodeBootstrapGroup,
+		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
 	}
 }()
 
@@ -132,7 +133,8 @@ type clusterManifest struct {
 
 func selfHostedOnly(d *Cluster) bool { return d.SelfHosted }
 
-// clusterManifests puts access before the workloads that need it, and the network before DNS.
+// clusterManifests puts access before the workloads that need it, and the network before the
+// add-ons that run on it.
 var clusterManifests = []clusterManifest{
 	{file: "00-bootstrap-token.yaml", kind: KindBootstrapToken, mode: 0o600},
 	{file: "01-tls-bootstrap-rbac.yaml"},
@@ -142,6 +144,7 @@ var clusterManifests = []clusterManifest{
 	{file: "12-kube-scheduler.yaml", template: "control-plane-deployment.yaml.tmpl", component: componentScheduler, only: selfHostedOnly},
 	{file: "20-flannel.yaml", only: func(d *Cluster) bool { return d.Networking == "flannel" }},
 	{file: "30-kube-proxy.yaml"},
+	{file: "35-kubelet-serving-approver.yaml"},
 	{file: "40-coredns.yaml"},
 }
 

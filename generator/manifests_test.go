@@ -337,6 +337,7 @@ func TestRBACBindsOnlyWhatBootstrapAndKubeletAccessNeed(t *testing.T) {
 		{"system:node-proxier", subject(rbacv1.ServiceAccountKind, "kube-proxy")},
 		{"liftoff:coredns", subject(rbacv1.ServiceAccountKind, "coredns")},
 		{"liftoff:flannel", subject(rbacv1.ServiceAccountKind, "flannel")},
+		{"liftoff:kubelet-serving-approver", subject(rbacv1.ServiceAccountKind, KubeletServingApprover)},
 	}
 	bound := map[string][]rbacv1.Subject{}
 	for _, o := range objs {
@@ -448,6 +449,7 @@ func TestStaticPodsRunOnTheirController(t *testing.T) {
 				"--service-account-issuer":      "https://kubernetes.default.svc." + d.ClusterDomain,
 				"--etcd-certfile":               path.Join(HostPKIDir, APIServerEtcdCert),
 				"--kubelet-client-certificate":  path.Join(HostPKIDir, APIServerKubeletCert),
+				"--kubelet-client-key":          path.Join(HostPKIDir, APIServerKubeletKey),
 				"--requestheader-allowed-names": UserFrontProxyClient,
 			} {
 				if got, _ := flagValue(api.Args, flag); got != want {
@@ -644,6 +646,7 @@ func TestComponentContainersStartWithTheirProgram(t *testing.T) {
 			programs := map[string]string{
 				d.Images.KubeAPIServer: "kube-apiserver", d.Images.KubeControllerManager: "kube-controller-manager",
 				d.Images.KubeScheduler: "kube-scheduler", d.Images.KubeProxy: "kube-proxy",
+				d.Images.Liftoff: "liftoff",
 			}
 			seen := map[string]bool{}
 			for where, ps := range podSpecs(decodeManifests(t, mustRenderManifests(t, d))) {
@@ -836,6 +839,127 @@ func TestAuthenticationConfigAllowsAnonymousOnlyHealthChecks(t *testing.T) {
 	if !sameStrings(paths, []string{"/livez", "/readyz", "/healthz"}) {
 		t.Errorf("anonymous requests allowed on %v", paths)
 	}
+}
+
+// TestAPIServerVerifiesKubeletServingCertificates: in every control plane (static pods, the
+// bootstrap pods and the self-hosted workloads) kube-apiserver checks kubelets' serving certificates
+// against the cluster CA, and the controller-manager signs them with it.
+func TestAPIServerVerifiesKubeletServingCertificates(t *testing.T) {
+	for _, tc := range manifestCases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := manifestCluster(t, tc.edit)
+			want := map[string]map[string]string{
+				componentAPIServer: {
+					"--kubelet-certificate-authority": path.Join(HostPKIDir, CACert),
+					"--kubelet-client-certificate":    path.Join(HostPKIDir, APIServerKubeletCert),
+					"--kubelet-client-key":            path.Join(HostPKIDir, APIServerKubeletKey),
+				},
+				componentControllerManager: {
+					"--cluster-signing-cert-file": path.Join(HostPKIDir, CACert),
+					"--cluster-signing-key-file":  path.Join(HostPKIDir, CAKey),
+				},
+			}
+			seen := map[string]int{}
+			for where, ps := range podSpecs(decodeManifests(t, mustRenderManifests(t, d))) {
+				for _, c := range ps.Containers {
+					if len(c.Command) == 0 || want[c.Command[0]] == nil {
+						continue
+					}
+					seen[c.Command[0]]++
+					for flag, value := range want[c.Command[0]] {
+						if got, _ := flagValue(c.Args, flag); got != value {
+							t.Errorf("%s: %s=%q, want %q", where, flag, got, value)
+						}
+					}
+					// The csrsigning controller, which signs kubelet-serving certificates, is one of "*".
+					if v, ok := flagValue(c.Args, "--controllers"); ok && !slices.Contains(strings.Split(v, ","), "*") {
+						t.Errorf("%s: --controllers=%s leaves out the default controllers", where, v)
+					}
+				}
+			}
+			if seen[componentAPIServer] == 0 || seen[componentControllerManager] == 0 {
+				t.Errorf("control-plane containers found: %v", seen)
+			}
+		})
+	}
+}
+
+// TestKubeletServingApprover checks the approver's workload and that its RBAC is exactly what it
+// needs: csrapprover's test against a real apiserver runs it with these rules.
+func TestKubeletServingApprover(t *testing.T) {
+	for _, tc := range manifestCases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := manifestCluster(t, tc.edit)
+			objs := decodeManifests(t, mustRenderManifests(t, d))
+			dep := mustFindObject[*appsv1.Deployment](t, objs, KubeletServingApprover)
+			if dep.Namespace != "kube-system" || dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
+				t.Errorf("Deployment in %q with replicas %v, want 2 in kube-system", dep.Namespace, dep.Spec.Replicas)
+			}
+			ps := dep.Spec.Template.Spec
+			controllerTaint := corev1.Toleration{Key: "node-role.kubernetes.io/controller", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+			if ps.ServiceAccountName != KubeletServingApprover || ps.PriorityClassName != "system-cluster-critical" ||
+				ps.NodeSelector[LabelController] != "true" || !slices.Contains(ps.Tolerations, controllerTaint) {
+				t.Errorf("service account %q priority %q nodeSelector %v tolerations %v", ps.ServiceAccountName, ps.PriorityClassName, ps.NodeSelector, ps.Tolerations)
+			}
+			if ps.HostNetwork || ps.HostPID || (ps.AutomountServiceAccountToken != nil && !*ps.AutomountServiceAccountToken) {
+				t.Errorf("hostNetwork %v hostPID %v automountServiceAccountToken %v", ps.HostNetwork, ps.HostPID, ps.AutomountServiceAccountToken)
+			}
+			if sc := ps.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 ||
+				sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("pod security context %+v: want non-root with a fixed UID and the runtime's seccomp profile", sc)
+			}
+			if len(ps.Containers) != 1 || len(ps.InitContainers) != 0 || len(ps.Volumes) != 0 {
+				t.Fatalf("%d containers, %d init containers, %d volumes", len(ps.Containers), len(ps.InitContainers), len(ps.Volumes))
+			}
+			c := ps.Containers[0]
+			if c.Image != d.Images.Liftoff || !slices.Equal(c.Command, []string{"liftoff", "kubelet-serving-approver"}) || len(c.Args) != 0 {
+				t.Errorf("runs %s %v %v", c.Image, c.Command, c.Args)
+			}
+			if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+				sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || (sc.Privileged != nil && *sc.Privileged) ||
+				sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
+				t.Errorf("container security context %+v", sc)
+			}
+			if c.Resources.Limits.Memory().IsZero() {
+				t.Error("no memory limit")
+			}
+
+			sa := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: KubeletServingApprover, Namespace: "kube-system"}
+			crb := mustFindObject[*rbacv1.ClusterRoleBinding](t, objs, "liftoff:kubelet-serving-approver")
+			if !slices.Equal(crb.Subjects, []rbacv1.Subject{sa}) || crb.RoleRef.Kind != "ClusterRole" {
+				t.Errorf("ClusterRoleBinding binds %s to %+v", crb.RoleRef.Name, crb.Subjects)
+			}
+			cr := mustFindObject[*rbacv1.ClusterRole](t, objs, crb.RoleRef.Name)
+			wantCluster := []rbacv1.PolicyRule{
+				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"list", "watch"}},
+				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}, Verbs: []string{"update"}},
+				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: []string{"kubernetes.io/kubelet-serving"}, Verbs: []string{"approve"}},
+				{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}},
+			}
+			if !equalRules(cr.Rules, wantCluster) {
+				t.Errorf("ClusterRole rules %+v\nwant %+v", cr.Rules, wantCluster)
+			}
+			rb := mustFindObject[*rbacv1.RoleBinding](t, objs, "liftoff:kubelet-serving-approver")
+			if rb.Namespace != "kube-system" || !slices.Equal(rb.Subjects, []rbacv1.Subject{sa}) || rb.RoleRef.Kind != "Role" {
+				t.Errorf("RoleBinding in %s binds %s %s to %+v", rb.Namespace, rb.RoleRef.Kind, rb.RoleRef.Name, rb.Subjects)
+			}
+			role := mustFindObject[*rbacv1.Role](t, objs, rb.RoleRef.Name)
+			wantRole := []rbacv1.PolicyRule{
+				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{KubeletServingApprover}, Verbs: []string{"get", "update"}},
+			}
+			if role.Namespace != "kube-system" || !equalRules(role.Rules, wantRole) {
+				t.Errorf("Role in %s rules %+v\nwant %+v", role.Namespace, role.Rules, wantRole)
+			}
+		})
+	}
+}
+
+func equalRules(a, b []rbacv1.PolicyRule) bool {
+	return slices.EqualFunc(a, b, func(x, y rbacv1.PolicyRule) bool {
+		return slices.Equal(x.APIGroups, y.APIGroups) && slices.Equal(x.Resources, y.Resources) &&
+			slices.Equal(x.ResourceNames, y.ResourceNames) && slices.Equal(x.Verbs, y.Verbs) && len(x.NonResourceURLs) == len(y.NonResourceURLs)
+	})
 }
 
 func TestManifestsNeedTheBootstrapToken(t *testing.T) {
