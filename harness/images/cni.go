@@ -112,6 +112,7 @@ func CNIPluginsRelease(ctx context.Context) (path, sha512Hex string, err error) 
 		return "", "", err
 	}
 	pruneOlder(parent, "cni-plugins-", key)
+	removeStale(parent)
 	return path, sha512Hex, nil
 }
 

@@ -97,7 +97,7 @@ func program(ctx context.Context, name string) (string, error) {
 	case liftoffProgram:
 		return buildModuleProgram(ctx, "./cmd/liftoff", "liftoff")
 	case pauseProgram:
-		return buildModuleProgram(ctx, "./harness/cmd/liftoff-pause", "liftoff-pause", "harness/cmd/liftoff-pause")
+		return buildModuleProgram(ctx, "./harness/cmd/liftoff-pause", "liftoff-pause")
 	}
 	p, err := testbin.Path(ctx, name)
 	if err != nil {

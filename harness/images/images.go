@@ -343,6 +343,7 @@ func build(ctx context.Context, ref string) (Archive, error) {
 		return Archive{}, fmt.Errorf("images: building %s: %w", ref, err)
 	}
 	pruneOlder(dir, r.kind()+"-", key)
+	removeStale(dir)
 	return a, nil
 }
 

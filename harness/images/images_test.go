@@ -279,7 +279,7 @@ func TestImagesRunInContainerd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sources, err := sourceKey(root)
+	sources, err := sourceKey(root, "./cmd/liftoff")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestImagesRunInContainerd(t *testing.T) {
 // sourcesChanged says whether the module's sources differ from those hashed as before: when
 // someone edits them during a test, the liftoff image is rightly built again.
 func sourcesChanged(t *testing.T, root, before string) bool {
-	now, err := sourceKey(root)
+	now, err := sourceKey(root, "./cmd/liftoff")
 	if err != nil {
 		t.Fatal(err)
 	}

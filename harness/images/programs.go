@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,18 +34,17 @@ func LiftoffBinary(ctx context.Context) (string, error) {
 	return program(ctx, liftoffProgram)
 }
 
-// buildModuleProgram builds the main package pkg of this module statically and returns the
-// binary's path, under the cache's images/bin/NAME-KEY/ where KEY hashes the module's sources and
-// the Go version: a binary built from the same sources is reused without running the go command,
-// which would take a second or more to find it up to date.
-// only, when given, limits the sources hashed to those directories (for a program that imports
-// nothing else of the module).
-func buildModuleProgram(ctx context.Context, pkg, name string, only ...string) (string, error) {
+// buildModuleProgram builds the main package pkg (a directory of this module, "./cmd/liftoff")
+// statically and returns the binary's path, under the cache's images/bin/NAME-KEY/ where KEY
+// hashes the Go version, go.mod, go.sum and the sources of the module's packages pkg imports: a
+// binary built from the same sources is reused without running the go command, which takes
+// seconds to relink a program even when nothing it is made of changed.
+func buildModuleProgram(ctx context.Context, pkg, name string) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
-	key, err := sourceKey(root, only...)
+	key, err := sourceKey(root, pkg)
 	if err != nil {
 		return "", err
 	}
@@ -120,62 +123,109 @@ func isModule(dir string) bool {
 	return err == nil && bytes.HasPrefix(b, []byte("module "+modulePath+"\n"))
 }
 
-// sourceKey hashes what a build of this module's programs depends on: the Go version, go.mod,
-// go.sum (which pin every dependency), every non-test Go file and the embedded templates; or,
-// with only, go.mod and the Go files in those directories.
-func sourceKey(root string, only ...string) (string, error) {
+// sourceKey hashes what building the main package pkg depends on within this module: the Go
+// version, go.mod and go.sum (which pin every dependency), and the files of every package of the
+// module that pkg imports, directly or not, found by reading import clauses.
+func sourceKey(root, pkg string) (string, error) {
+	dirs, err := packageClosure(root, pkg)
+	if err != nil {
+		return "", fmt.Errorf("images: finding what %s imports: %w", pkg, err)
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %s/%s cgo=0\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	walk := []string{root}
-	if len(only) > 0 {
-		walk = []string{filepath.Join(root, "go.mod")}
-		for _, d := range only {
-			walk = append(walk, filepath.Join(root, d))
+	for _, f := range []string{"go.mod", "go.sum"} {
+		if err := hashFile(h, root, filepath.Join(root, f)); err != nil {
+			return "", fmt.Errorf("images: hashing the module's sources: %w", err)
 		}
 	}
-	for _, start := range walk {
-		if err := hashTree(h, root, start); err != nil {
+	for _, dir := range dirs {
+		if err := hashPackage(h, root, filepath.Join(root, dir)); err != nil {
 			return "", fmt.Errorf("images: hashing the module's sources: %w", err)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashTree writes the name and content of every source file under start to h.
-func hashTree(h io.Writer, root, start string) error {
-	return filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// packageClosure returns the directories, relative to root and sorted, of pkg and of every
+// package of this module it imports, directly or not. Every non-test Go file counts, whatever its
+// build constraints, so the set is never too small.
+func packageClosure(root, pkg string) ([]string, error) {
+	seen := map[string]bool{}
+	queue := []string{filepath.Clean(pkg)}
+	for len(queue) > 0 {
+		dir := queue[0]
+		queue = queue[1:]
+		if seen[dir] {
+			continue
 		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() {
-			name := d.Name()
-			if p != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "node_modules") {
-				return filepath.SkipDir
+		seen[dir] = true
+		entries, err := os.ReadDir(filepath.Join(root, dir))
+		if err != nil {
+			return nil, err
+		}
+		fset := token.NewFileSet()
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
 			}
-			if p != root {
-				if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
-					return filepath.SkipDir // another module
+			f, err := parser.ParseFile(fset, filepath.Join(root, dir, e.Name()), nil, parser.ImportsOnly)
+			if err != nil {
+				return nil, err
+			}
+			for _, imp := range f.Imports {
+				path, err := strconv.Unquote(imp.Path.Value)
+				if err != nil {
+					return nil, err
+				}
+				if rel, ok := strings.CutPrefix(path, modulePath+"/"); ok {
+					queue = append(queue, filepath.FromSlash(rel))
 				}
 			}
-			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		embedded := strings.HasPrefix(rel, "templates"+string(filepath.Separator))
-		source := strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go")
-		if !embedded && !source && rel != "go.mod" && rel != "go.sum" {
-			return nil
-		}
-		b, err := os.ReadFile(p)
+	}
+	var dirs []string
+	for d := range seen {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	return dirs, nil
+}
+
+// hashPackage writes the package's non-test files to h, and everything under its subdirectories
+// that hold no Go files (what go:embed can name, like templates/manifests).
+func hashPackage(h io.Writer, root, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(h, "%q %d\n", filepath.ToSlash(rel), len(b))
-		_, err = h.Write(b)
-		return err
+		if d.IsDir() {
+			if p != dir && hasGoFiles(p) {
+				return filepath.SkipDir // another package, hashed if it is imported
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		return hashFile(h, root, p)
 	})
+}
+
+func hasGoFiles(dir string) bool {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	return len(matches) > 0
+}
+
+// hashFile writes a file's name, size and content to h.
+func hashFile(h io.Writer, root, p string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(root, p)
+	fmt.Fprintf(h, "%q %d\n", filepath.ToSlash(rel), len(b))
+	_, err = h.Write(b)
+	return err
 }
 
 // pruneOlder removes the entries of dir named prefix + a key of 16 hex digits (+ any extension),
@@ -198,6 +248,17 @@ func pruneOlder(dir, prefix, keep string) {
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			continue
+		}
+	}
+}
+
+// removeStale removes the work directories (.build-*) in dir that a killed build left over an
+// hour ago.
+func removeStale(dir string) {
+	stale, _ := filepath.Glob(filepath.Join(dir, ".build-*"))
+	for _, p := range stale {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(p)
 		}
 	}
 }
