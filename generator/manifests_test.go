@@ -756,6 +756,10 @@ func TestCoreDNS(t *testing.T) {
 	if ps.Affinity == nil || ps.Affinity.PodAntiAffinity == nil {
 		t.Error("CoreDNS replicas are not spread over nodes")
 	}
+	// Forwarding to /etc/resolv.conf must reach the node's resolvers, not CoreDNS's own Service.
+	if ps.DNSPolicy != corev1.DNSDefault {
+		t.Errorf("CoreDNS has dnsPolicy %q, want Default: it would forward queries to itself", ps.DNSPolicy)
+	}
 	cm := mustFindObject[*corev1.ConfigMap](t, objs, "coredns")
 	if !strings.Contains(cm.Data["Corefile"], "kubernetes demo.internal in-addr.arpa") {
 		t.Errorf("Corefile does not serve demo.internal:\n%s", cm.Data["Corefile"])
