@@ -3,18 +3,18 @@ package harness
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
-	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,9 +25,11 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/harness/images"
 	"github.com/liftoff-k8s/liftoff/harness/proc"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
+	"github.com/liftoff-k8s/liftoff/internal/versions"
 )
 
 // Options configure a Boot.
@@ -41,6 +43,9 @@ type Options struct {
 	// Program returns the path of a real program by name ("etcd", "kube-apiserver", "liftoff",
 	// ...); testbin.Path, and a build of ./cmd/liftoff for "liftoff", when nil.
 	Program func(ctx context.Context, name string) (string, error)
+	// Images are images to import into every machine beside those the render names, for the
+	// workloads a test runs (pulled images would be there too).
+	Images []string
 }
 
 // Cluster is a booted local cluster.
@@ -52,8 +57,14 @@ type Cluster struct {
 
 	machines    []*Machine
 	lb          *LoadBalancer
+	net         *network
+	release     *releaseHost
+	dns         *nameserver
+	images      []images.Archive
 	marker      string
 	findProgram func(ctx context.Context, name string) (string, error)
+
+	savedSysctls map[string]string
 
 	logMu  sync.Mutex
 	log    *os.File
@@ -65,7 +76,8 @@ type Cluster struct {
 	closed   bool
 }
 
-// Boot lays out every machine of the rendered cluster with Ignition, starts the API load balancer
+// Boot creates the cluster's network, lays out every machine of the rendered cluster with
+// Ignition, builds the images the render names, starts the release host and the API load balancer
 // and powers every machine on. It returns once all machines run; the cluster then comes up on its
 // own (etcd, static pods) and joins as the API allows (TLS bootstrap needs bootstrap's manifests).
 // Close the cluster even when Boot fails.
@@ -77,16 +89,22 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := make([]byte, 8)
+	id := make([]byte, 3)
 	rand.Read(id)
 	c := &Cluster{Dir: opts.Dir, Work: work, marker: hex.EncodeToString(id), findProgram: opts.Program,
 		report: opts.Logf, programs: map[string]string{}}
 	if c.log, err = os.OpenFile(filepath.Join(work, "harness.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return nil, err
 	}
-	// client-go logs through klog; its complaints about a partitioned kubelet's watches belong
+	// client-go logs through klog; its complaints about a partitioned machine's watches belong
 	// in the harness's log, not on the terminal.
 	quietKlog(c.log)
+	for _, id := range sweep(ctx) {
+		c.logf("removed what cluster %s left behind when its harness died", id)
+	}
+	if err := claim(c.marker); err != nil {
+		return c, err
+	}
 	assets, err := outdir.Read(opts.Dir)
 	if err != nil {
 		return c, err
@@ -102,8 +120,9 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return c, err
 		}
-		c.machines = append(c.machines, &Machine{Name: a.Node, Role: a.Role, Root: root, c: c,
-			config: filepath.Join(c.absDir(), filepath.FromSlash(a.Path))})
+		c.machines = append(c.machines, &Machine{Name: a.Node, Role: a.Role, Root: root, c: c, index: len(c.machines),
+			config: filepath.Join(c.absDir(), filepath.FromSlash(a.Path)),
+			cgroup: machineCgroup{path: "/liftoff-" + c.marker + "/" + a.Node}})
 	}
 	if len(c.machines) == 0 {
 		return c, fmt.Errorf("%s holds no Ignition configs", opts.Dir)
@@ -124,17 +143,66 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.logf("laid out %d machines with Ignition under %s", len(c.machines), filepath.Join(work, "machines"))
 
-	// Programs are found (or built) before any machine needs them, so a boot does not stall on a build.
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		if _, err := c.program(ctx, name); err != nil {
-			return c, err
-		}
-	}
-
 	server, targets, err := c.apiTargets()
 	if err != nil {
 		return c, err
 	}
+	lbAddr := netip.MustParseAddrPort(server)
+	prefix, gateway, err := gatewayOf(lbAddr.Addr())
+	if err != nil {
+		return c, err
+	}
+	if c.net, err = newNetwork(ctx, c.marker, prefix, []netip.Addr{gateway, lbAddr.Addr()}); err != nil {
+		return c, err
+	}
+	for _, m := range c.machines {
+		if !prefix.Contains(m.addr()) {
+			return c, fmt.Errorf("machine %s: its address %s is outside the cluster's network %s (the /24 of api_server)", m.Name, m.IP, prefix)
+		}
+		if m.netns, err = c.net.addMachine(ctx, m.index, m.addr()); err != nil {
+			return c, err
+		}
+	}
+	c.logf("network %s on bridge %s: gateway %s, API load balancer %s", prefix, c.net.bridge, gateway, server)
+
+	kubelet, etcd, cni, err := releaseArtifacts(ctx)
+	if err != nil {
+		return c, err
+	}
+	files := map[string]string{}
+	for _, a := range []artifact{kubelet, etcd, cni} {
+		for _, v := range []string{versions.Kubernetes, versions.Etcd, versions.CNIPlugins} {
+			files[expandPath(a.urlPath, v)] = a.file
+		}
+	}
+	if c.release, err = startReleaseHost(netip.AddrPortFrom(gateway, releasePort), files); err != nil {
+		return c, err
+	}
+	if c.dns, err = startNameserver(gateway); err != nil {
+		return c, err
+	}
+	refs, err := renderedImages(c.absDir())
+	if err != nil {
+		return c, err
+	}
+	start := time.Now()
+	if c.images, err = images.Build(ctx, append(append(refs, pauseImage), opts.Images...)); err != nil {
+		return c, err
+	}
+	c.logf("built %d images in %s", len(c.images), time.Since(start).Round(time.Millisecond))
+
+	for _, m := range c.machines {
+		if err := c.prepareOS(m); err != nil {
+			return c, fmt.Errorf("machine %s: %w", m.Name, err)
+		}
+	}
+	if err := c.hostPrerequisites(); err != nil {
+		return c, err
+	}
+	if err := c.applySysctls(ctx); err != nil {
+		return c, err
+	}
+
 	c.APIServer = "https://" + server
 	if c.lb, err = StartLoadBalancer(server, targets); err != nil {
 		return c, err
@@ -146,6 +214,47 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// pauseImage is the sandbox image of the machines' containerd, as the OS image configures it.
+var pauseImage = "registry.k8s.io/pause:" + versions.Pause
+
+// imagesDigest identifies the set of images the cluster runs.
+func (c *Cluster) imagesDigest() string {
+	h := sha256.New()
+	for _, a := range c.images {
+		fmt.Fprintln(h, a.Ref, a.Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// renderedImages lists every image the rendered static pods and manifests name.
+func renderedImages(dir string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			v, ok := strings.CutPrefix(strings.TrimLeft(strings.TrimSpace(l), "- "), "image:")
+			if !ok {
+				continue
+			}
+			ref := strings.Trim(strings.TrimSpace(v), `"'`)
+			if ref != "" && !seen[ref] {
+				seen[ref] = true
+				out = append(out, ref)
+			}
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
 }
 
 func (c *Cluster) absDir() string {
@@ -169,13 +278,14 @@ func (c *Cluster) apiTargets() (string, []string, error) {
 	if err != nil || u.Port() == "" {
 		return "", nil, fmt.Errorf("machine %s: the API address %q has no port", m.Name, server)
 	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return "", nil, fmt.Errorf("the cluster's api_server %s is not a loopback address: the harness's load balancer listens on this host's loopback (use a spec like harness/testdata/cluster.hcl)", server)
+	if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+		return "", nil, fmt.Errorf("the cluster's api_server %s is not an IP address: the harness's load balancer listens on it (use a spec like harness/testdata/cluster.hcl)", server)
 	}
+	port, _ := strconv.Atoi(u.Port())
 	var targets []string
 	for _, m := range c.machines {
 		if m.Role == "controller" {
-			targets = append(targets, net.JoinHostPort(m.IP, u.Port()))
+			targets = append(targets, netip.AddrPortFrom(m.addr(), uint16(port)).String())
 		}
 	}
 	return u.Host, targets, nil
@@ -241,20 +351,39 @@ func (c *Cluster) Close() error {
 	if c.lb != nil {
 		c.lb.Close()
 	}
-	err := c.checkLeftovers()
+	c.release.close()
+	c.dns.close()
+	c.restoreSysctls()
+	var errs []error
+	if c.net != nil {
+		errs = append(errs, c.net.remove())
+	}
+	for _, m := range c.machines {
+		// A machine that never powered on, or failed to, may still hold its cgroups.
+		m.cgroup.kill()
+		m.cgroup.remove()
+	}
+	errs = append(errs, c.checkLeftovers())
+	release(c.marker)
 	c.logf("cluster closed")
 	klog.Flush()
 	loudKlog()
 	if c.log != nil {
 		c.log.Close()
 	}
-	return err
+	return errors.Join(errs...)
 }
 
-// checkLeftovers proves that nothing the harness started survives: no marked process, no mount
-// under the work directory.
+// checkLeftovers proves that nothing the harness started survives: no process of a machine or
+// marked by the harness, no mount under the work directory, no cgroup, namespace, link or rule.
 func (c *Cluster) checkLeftovers() error {
 	var problems []string
+	for _, m := range c.machines {
+		for _, pid := range m.cgroup.pids() {
+			problems = append(problems, m.Name+" process "+proc.Describe(pid))
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	for _, pid := range proc.Marked(c.marker) {
 		problems = append(problems, "process "+proc.Describe(pid))
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -265,6 +394,10 @@ func (c *Cluster) checkLeftovers() error {
 				problems = append(problems, "mount "+f[4])
 			}
 		}
+	}
+	problems = append(problems, removeClusterCgroups("/liftoff-"+c.marker)...)
+	if c.net != nil {
+		problems = append(problems, c.net.leftovers()...)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("the harness left behind: %s", strings.Join(problems, "; "))
@@ -299,8 +432,6 @@ func (c *Cluster) program(ctx context.Context, name string) (string, error) {
 	switch {
 	case c.findProgram != nil:
 		p, err = c.findProgram(ctx, name)
-	case name == "liftoff":
-		p, err = buildLiftoff(ctx, filepath.Join(c.Work, "bin"))
 	default:
 		p, err = testbin.Path(ctx, name)
 		if err != nil {
@@ -312,58 +443,6 @@ func (c *Cluster) program(ctx context.Context, name string) (string, error) {
 	}
 	c.programs[name] = p
 	return p, nil
-}
-
-// componentImages maps the repository name of the images the harness runs to the programs
-// each holds (the first is the image's entrypoint).
-var componentImages = map[string][]string{
-	"kube-apiserver":          {"kube-apiserver"},
-	"kube-controller-manager": {"kube-controller-manager"},
-	"kube-scheduler":          {"kube-scheduler"},
-	"etcd":                    {"etcd", "etcdctl", "etcdutl"},
-	"liftoff":                 {"liftoff"},
-}
-
-// imageProgram is the kubelet's view of the harness's programs: which real program runs a
-// container of an image, "" for images the harness does not run.
-func (c *Cluster) imageProgram(ctx context.Context, image, command string) (string, error) {
-	programs, ok := componentImages[imageRepository(image)]
-	if !ok {
-		return "", nil
-	}
-	name := programs[0]
-	if command != "" {
-		name = path.Base(command)
-		found := false
-		for _, p := range programs {
-			found = found || p == name
-		}
-		if !found {
-			return "", fmt.Errorf("image %s runs as %s; the liftoff harness runs only %s from it", image, command, strings.Join(programs, ", "))
-		}
-	}
-	return c.program(ctx, name)
-}
-
-// imageRepository returns the last path element of an image reference without tag or digest:
-// "registry.k8s.io/kube-apiserver:v1.35.4" -> "kube-apiserver".
-func imageRepository(image string) string {
-	image, _, _ = strings.Cut(image, "@")
-	last := image[strings.LastIndex(image, "/")+1:]
-	name, _, _ := strings.Cut(last, ":")
-	return name
-}
-
-// buildLiftoff builds liftoff's own command from the module this harness belongs to.
-func buildLiftoff(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "liftoff")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/liftoff-k8s/liftoff/cmd/liftoff")
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building liftoff for its image: %w\n%s", err, log.String())
-	}
-	return out, nil
 }
 
 // quietKlog sends klog's output (client-go's) to w only; loudKlog restores its defaults.

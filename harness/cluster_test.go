@@ -34,7 +34,7 @@ func bootCluster(t *testing.T) (*harness.Cluster, kubernetes.Interface) {
 	out := filepath.Join(dir, "out")
 	renderTestCluster(t, out)
 	start := time.Now()
-	c, err := harness.Boot(t.Context(), harness.Options{Dir: out, Work: filepath.Join(dir, "work"), Logf: t.Logf})
+	c, err := harness.Boot(t.Context(), harness.Options{Dir: out, Work: filepath.Join(dir, "work"), Logf: t.Logf, Images: []string{testImage}})
 	t.Cleanup(func() {
 		if t.Failed() && c != nil {
 			dumpLogs(t, c)
@@ -202,44 +202,32 @@ func TestCluster(t *testing.T) {
 		checkKubeletCertificates(t, c, client)
 	})
 
-	t.Run("addons", func(t *testing.T) {
-		err := harness.WaitForPods(wait(t), client, "kube-system", "k8s-app in (kube-dns, kube-proxy, flannel)", "add-on pods", func(ps []*corev1.Pod) (bool, string) {
-			running := func(app string) map[string]bool {
-				on := map[string]bool{}
-				for _, p := range ps {
-					if p.Labels["k8s-app"] == app && p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
-						on[p.Spec.NodeName] = true
-					}
-				}
-				return on
+	t.Run("every-pod-ready", func(t *testing.T) {
+		// Every pod of the rendered cluster runs as real containers: the control plane on each
+		// controller, flannel and kube-proxy on every machine, CoreDNS twice, each Ready by its
+		// own probes.
+		err := harness.WaitForPods(wait(t), client, "", "", "every pod Running and Ready", func(ps []*corev1.Pod) (bool, string) {
+			on := func(app string) int {
+				return countPods(ps, func(p *corev1.Pod) bool { return p.Labels["k8s-app"] == app && harness.PodReady(p) })
 			}
 			var missing []string
-			for _, app := range []string{"kube-proxy", "flannel"} {
-				if on := running(app); len(on) != 5 {
-					missing = append(missing, fmt.Sprintf("%s Running on %d of 5 nodes", app, len(on)))
+			for app, want := range map[string]int{"flannel": 5, "kube-proxy": 5, "kube-dns": 2} {
+				if n := on(app); n != want {
+					missing = append(missing, fmt.Sprintf("%d of %d %s pods Ready", n, want, app))
 				}
 			}
-			if n := countPods(ps, func(p *corev1.Pod) bool {
-				return p.Labels["k8s-app"] == "kube-dns" && p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != ""
-			}); n != 2 {
-				missing = append(missing, fmt.Sprintf("%d of 2 CoreDNS pods scheduled and Running", n))
+			if n := countPods(ps, harness.PodReady); n != len(ps) {
+				missing = append(missing, fmt.Sprintf("%d of %d pods Ready", n, len(ps)))
 			}
 			return len(missing) == 0, strings.Join(missing, "; ") + ": " + describePods(ps)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The harness does not run these images: it must not claim they are ready.
-		pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pods.Items {
-			if harness.PodReady(&p) {
-				t.Errorf("CoreDNS pod %s is reported Ready, but nothing ran its readiness probe", p.Name)
-			}
-			t.Logf("CoreDNS %s on %s: %s", p.Name, p.Spec.NodeName, readyMessage(&p))
-		}
+	})
+
+	t.Run("workloads", func(t *testing.T) {
+		checkWorkloads(t, c, client)
 	})
 
 	t.Run("kubectl", func(t *testing.T) {
@@ -274,7 +262,7 @@ func TestCluster(t *testing.T) {
 	t.Run("kill-apiserver", func(t *testing.T) {
 		m := c.Machine("controller-1")
 		pod := "kube-apiserver-" + m.Name
-		if err := m.KillContainer("kube-system", pod, "kube-apiserver"); err != nil {
+		if err := m.KillContainer(ctx, "kube-system", pod, "kube-apiserver"); err != nil {
 			t.Fatal(err)
 		}
 		err := harness.WaitForPod(wait(t), client, "kube-system", pod, func(p *corev1.Pod) (bool, string) {
@@ -322,13 +310,17 @@ func TestCluster(t *testing.T) {
 
 	t.Run("partition-worker", func(t *testing.T) {
 		m := c.Machine("worker-1")
-		m.Partition(true)
+		if err := m.Partition(true); err != nil {
+			t.Fatal(err)
+		}
 		// The node lifecycle controller notices the missing heartbeats after its grace period.
 		err := harness.WaitForNodes(wait(t), client, []string{m.Name}, func(n *corev1.Node) bool { return !harness.NodeReady(n) })
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Partition(false)
+		if err := m.Partition(false); err != nil {
+			t.Fatal(err)
+		}
 		if err := harness.WaitForNodes(wait(t), client, []string{m.Name}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -465,7 +457,7 @@ func checkKubeletCertificates(t *testing.T, c *harness.Cluster, client kubernete
 		t.Fatal(err)
 	}
 	for _, m := range c.Machines() {
-		data, err := os.ReadFile(filepath.Join(m.Root, "var/lib/kubelet/pki/kubelet-client-current.pem"))
+		data, err := m.ReadFile("/var/lib/kubelet/pki/kubelet-client-current.pem")
 		if err != nil {
 			t.Errorf("%s: %v", m.Name, err)
 			continue

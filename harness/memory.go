@@ -11,13 +11,13 @@ import (
 
 // Memory is the resident memory of a running cluster.
 type Memory struct {
-	// Processes maps each process the harness started ("etcd", "kube-apiserver", ...) to the
-	// sum of its instances' resident set sizes, in bytes.
+	// Processes maps each program the machines run ("etcd", "kubelet", "containerd",
+	// "kube-apiserver", ...) to the sum of its instances' resident set sizes, in bytes.
 	Processes map[string]int64
 	// Count is how many processes that is.
 	Count int
-	// Harness is the harness's own process, which holds the kubelet stand-ins and the load
-	// balancer (and, in tests, the test itself).
+	// Harness is the harness's own process, which holds the load balancer and the release host
+	// (and, in tests, the test itself).
 	Harness int64
 }
 
@@ -45,12 +45,15 @@ func (m Memory) String() string {
 	return "total " + mib(m.Total()) + " in " + strconv.Itoa(m.Count+1) + " processes: " + strings.Join(parts, ", ")
 }
 
-// Memory measures the resident memory of every process of the cluster now.
+// Memory measures the resident memory of every process of the cluster now: everything in the
+// machines' cgroups (units, containerd's shims, containers).
 func (c *Cluster) Memory() Memory {
 	m := Memory{Processes: map[string]int64{}, Harness: proc.RSS(os.Getpid())}
-	for _, pid := range proc.Marked(c.marker) {
-		m.Processes[proc.Program(pid)] += proc.RSS(pid)
-		m.Count++
+	for _, mc := range c.machines {
+		for _, pid := range mc.cgroup.pids() {
+			m.Processes[proc.Program(pid)] += proc.RSS(pid)
+			m.Count++
+		}
 	}
 	return m
 }

@@ -1,9 +1,9 @@
 package harness_test
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"net"
+	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,36 +12,52 @@ import (
 	"github.com/liftoff-k8s/liftoff/harness"
 )
 
-// testSubnet is the loopback /24 testdata/cluster.hcl is written for.
-const testSubnet = "127.42.0."
+// testSubnet is the /24 testdata/cluster.hcl is written for.
+const testSubnet = "10.42.0."
 
-// renderTestCluster renders testdata/cluster.hcl into out on a loopback /24 of its own, so that
-// test runs on the same host (two people, or CI beside a developer) never share addresses.
+// renderTestCluster renders testdata/cluster.hcl into out on a /24 of its own that no address or
+// route of this host covers, so that test runs on the same host (two people, or CI beside a
+// developer) never share addresses.
 func renderTestCluster(tb testing.TB, out string) {
+	tb.Helper()
+	renderTestClusterOf(tb, out, nil)
+}
+
+// renderTestClusterOf is renderTestCluster with the spec's text changed by edit first.
+func renderTestClusterOf(tb testing.TB, out string, edit func(string) string) {
 	tb.Helper()
 	src, err := os.ReadFile("testdata/cluster.hcl")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	subnet := ""
-	for range 20 {
-		candidate := fmt.Sprintf("127.%d.%d.", 100+rand.IntN(150), rand.IntN(256))
-		// The load balancer's address being free says the /24 is not in use by another run.
-		if ln, err := net.Listen("tcp", candidate+"10:6443"); err == nil {
-			ln.Close()
-			subnet = candidate
-			break
-		}
+	prefix, err := harness.FreeSubnet()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if subnet == "" {
-		tb.Fatal("found no free loopback /24 for the test cluster")
+	subnet := strings.TrimSuffix(prefix.Addr().String(), "0")
+	text := strings.ReplaceAll(string(src), testSubnet, subnet)
+	if edit != nil {
+		text = edit(text)
 	}
 	spec := filepath.Join(tb.TempDir(), "cluster.hcl")
-	if err := os.WriteFile(spec, []byte(strings.ReplaceAll(string(src), testSubnet, subnet)), 0o644); err != nil {
+	if err := os.WriteFile(spec, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	if err := harness.Render(spec, out); err != nil {
+	if err := harness.Render(tb.Context(), spec, out); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Logf("test cluster on %s0/24", subnet)
+	tb.Logf("test cluster on %s", prefix)
+}
+
+func gunzip(tb testing.TB, data []byte) []byte {
+	tb.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

@@ -14,11 +14,20 @@ import (
 // unit is the part of a systemd service unit the harness acts on.
 type unit struct {
 	Name string
-	// ExecStart is the command line, continuation lines joined and ${VAR} expanded from the unit's
-	// EnvironmentFile.
-	ExecStart  []string
-	Restart    string
-	RestartSec time.Duration
+	// Type is simple (the default), notify or oneshot.
+	Type string
+	// ExecStartPre and ExecStart are command lines, continuation lines joined and ${VAR} expanded
+	// from the unit's EnvironmentFile and Environment.
+	ExecStartPre [][]string
+	ExecStart    []string
+	Restart      string
+	RestartSec   time.Duration
+	// Requires, Wants and After name other units, as in [Unit].
+	Requires, Wants, After []string
+	// Conditions are ConditionPathExists= values: a path, or !path for "must not exist".
+	Conditions []string
+	// Env is the environment the unit's processes get from Environment= and EnvironmentFile=.
+	Env []string
 }
 
 // enabledUnits lists the units enabled in a machine's root: by preset files (how Ignition enables
@@ -52,15 +61,20 @@ func enabledUnits(root string) ([]string, error) {
 
 // readUnit parses a unit file from the machine's /etc/systemd/system.
 func readUnit(root, name string) (*unit, error) {
-	path := filepath.Join(root, "etc/systemd/system", name)
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(filepath.Join(root, "etc/systemd/system", name))
 	if err != nil {
 		return nil, err
 	}
-	u := &unit{Name: name, RestartSec: 100 * time.Millisecond}
+	return parseUnit(root, name, string(data))
+}
+
+// parseUnit parses a unit's text; root is the machine's root, where EnvironmentFile= is read.
+func parseUnit(root, name, text string) (*unit, error) {
+	u := &unit{Name: name, Type: "simple", RestartSec: 100 * time.Millisecond}
 	env := map[string]string{}
+	var pre []string
 	var exec string
-	joined := strings.ReplaceAll(string(data), "\\\n", " ")
+	joined := strings.ReplaceAll(text, "\\\n", " ")
 	sc := bufio.NewScanner(strings.NewReader(joined))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	section := ""
@@ -73,17 +87,35 @@ func readUnit(root, name string) (*unit, error) {
 			section = l
 			continue
 		}
+		key, value, _ := strings.Cut(l, "=")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if section == "[Unit]" {
+			switch key {
+			case "Requires":
+				u.Requires = append(u.Requires, strings.Fields(value)...)
+			case "Wants":
+				u.Wants = append(u.Wants, strings.Fields(value)...)
+			case "After":
+				u.After = append(u.After, strings.Fields(value)...)
+			case "ConditionPathExists":
+				u.Conditions = append(u.Conditions, value)
+			}
+			continue
+		}
 		if section != "[Service]" {
 			continue
 		}
-		key, value, _ := strings.Cut(l, "=")
-		switch strings.TrimSpace(key) {
+		switch key {
+		case "Type":
+			u.Type = value
 		case "ExecStart":
-			exec = strings.TrimSpace(value)
+			exec = value
+		case "ExecStartPre":
+			pre = append(pre, value)
 		case "EnvironmentFile":
-			f := strings.TrimPrefix(strings.TrimSpace(value), "-")
+			f := strings.TrimPrefix(value, "-")
 			vars, err := readEnvironmentFile(filepath.Join(root, f))
-			if err != nil && !strings.HasPrefix(strings.TrimSpace(value), "-") {
+			if err != nil && !strings.HasPrefix(value, "-") {
 				return nil, fmt.Errorf("%s: EnvironmentFile %s: %w", name, f, err)
 			}
 			for k, v := range vars {
@@ -95,12 +127,11 @@ func readUnit(root, name string) (*unit, error) {
 				env[k] = v
 			}
 		case "Restart":
-			u.Restart = strings.TrimSpace(value)
+			u.Restart = value
 		case "RestartSec":
-			s := strings.TrimSpace(value)
-			if n, err := strconv.ParseFloat(s, 64); err == nil {
+			if n, err := strconv.ParseFloat(value, 64); err == nil {
 				u.RestartSec = time.Duration(n * float64(time.Second))
-			} else if d, err := time.ParseDuration(s); err == nil {
+			} else if d, err := time.ParseDuration(value); err == nil {
 				u.RestartSec = d
 			}
 		}
@@ -108,8 +139,24 @@ func readUnit(root, name string) (*unit, error) {
 	if exec == "" {
 		return nil, fmt.Errorf("%s has no ExecStart", name)
 	}
-	for _, f := range strings.Fields(strings.TrimLeft(exec, "-@:+!")) {
-		u.ExecStart = append(u.ExecStart, os.Expand(f, func(k string) string { return env[k] }))
+	expand := func(line string) []string {
+		var out []string
+		for _, f := range strings.Fields(strings.TrimLeft(line, "-@:+!")) {
+			out = append(out, os.Expand(f, func(k string) string { return env[k] }))
+		}
+		return out
+	}
+	u.ExecStart = expand(exec)
+	for _, p := range pre {
+		u.ExecStartPre = append(u.ExecStartPre, expand(p))
+	}
+	var keys []string
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		u.Env = append(u.Env, k+"="+env[k])
 	}
 	return u, nil
 }

@@ -56,17 +56,3 @@ RestartSec=5
 		t.Errorf("enabled units = %v, want %v", units, want)
 	}
 }
-
-func TestImageRepository(t *testing.T) {
-	for image, want := range map[string]string{
-		"registry.k8s.io/kube-apiserver:v1.35.4":           "kube-apiserver",
-		"registry.k8s.io/etcd@sha256:0123":                 "etcd",
-		"ghcr.io/liftoff-k8s/liftoff:v0.1.0@sha256:abcdef": "liftoff",
-		"localhost:5000/coredns/coredns":                   "coredns",
-		"pause":                                            "pause",
-	} {
-		if got := imageRepository(image); got != want {
-			t.Errorf("imageRepository(%q) = %q, want %q", image, got, want)
-		}
-	}
-}

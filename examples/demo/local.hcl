@@ -6,25 +6,25 @@ cluster "local" {
   kubernetes_version = "v1.35.4"
   os                 = "flatcar"
   control_plane      = "static"
-  api_server         = "https://127.43.0.10:6443"
+  api_server         = "https://10.43.0.10:6443"
   pod_cidr           = "10.2.0.0/16"
   service_cidr       = "10.3.0.0/16"
   cluster_domain     = "cluster.local"
   networking         = "flannel"
 
   controller "node1" {
-    ip = "127.43.0.11"
+    ip = "10.43.0.11"
   }
   controller "node2" {
-    ip = "127.43.0.12"
+    ip = "10.43.0.12"
   }
   controller "node3" {
-    ip = "127.43.0.13"
+    ip = "10.43.0.13"
   }
   worker "node4" {
-    ip = "127.43.0.21"
+    ip = "10.43.0.21"
   }
   worker "node5" {
-    ip = "127.43.0.22"
+    ip = "10.43.0.22"
   }
 }

@@ -57,14 +57,9 @@ func run(ctx context.Context, out io.Writer, specPath, work string, keep bool, t
 	}
 	dir := filepath.Join(work, "out")
 
-	step("rendering %s into %s", specPath, dir)
-	if err := harness.Render(specPath, dir); err != nil {
-		return err
-	}
-
 	bootCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, name := range []string{"ignition", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, name := range []string{"ignition", "etcd", "etcdctl", "etcdutl", "kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
 		t := time.Now()
 		done := make(chan struct{})
 		go func() {
@@ -82,7 +77,12 @@ func run(ctx context.Context, out io.Writer, specPath, work string, keep bool, t
 		step("%-24s %s (%s)", name, p, time.Since(t).Round(time.Millisecond))
 	}
 
-	step("laying out the machines with Ignition and powering them on")
+	step("rendering %s into %s", specPath, dir)
+	if err := harness.Render(bootCtx, specPath, dir); err != nil {
+		return err
+	}
+
+	step("building the images, laying out the machines with Ignition and powering them on")
 	c, err := harness.Boot(bootCtx, harness.Options{Dir: dir, Work: work})
 	if c != nil {
 		defer func() {
@@ -125,16 +125,16 @@ func run(ctx context.Context, out io.Writer, specPath, work string, keep bool, t
 	if err := harness.WaitForNodes(bootCtx, client, c.NodeNames(), nil); err != nil {
 		return err
 	}
-	step("waiting for the add-on pods")
-	err = harness.WaitForPods(bootCtx, client, "kube-system", "k8s-app in (kube-dns, kube-proxy, flannel)", "add-on pods", func(ps []*corev1.Pod) (bool, string) {
-		running := 0
+	step("waiting for every pod to be Ready")
+	err = harness.WaitForPods(bootCtx, client, "", "", "every pod Ready", func(ps []*corev1.Pod) (bool, string) {
+		ready := 0
 		for _, p := range ps {
-			if p.Status.Phase == corev1.PodRunning {
-				running++
+			if harness.PodReady(p) {
+				ready++
 			}
 		}
 		want := 2*len(c.Machines()) + 2
-		return running >= want, fmt.Sprintf("%d of %d Running", running, want)
+		return ready >= want && ready == len(ps), fmt.Sprintf("%d of %d pods Ready", ready, len(ps))
 	})
 	if err != nil {
 		return err
@@ -198,15 +198,9 @@ func report(ctx context.Context, out io.Writer, c *harness.Cluster, client kuber
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "ADD-ON POD\tNODE\tPHASE\tREADY\tNOTE")
+	fmt.Fprintln(w, "ADD-ON POD\tNODE\tPHASE\tREADY\tIP")
 	for _, p := range pods.Items {
-		note := ""
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Reason == "ContainersNotRun" {
-				note = "image not run by the harness (reported Running, never Ready)"
-			}
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\n", p.Name, p.Spec.NodeName, p.Status.Phase, harness.PodReady(&p), note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\n", p.Name, p.Spec.NodeName, p.Status.Phase, harness.PodReady(&p), p.Status.PodIP)
 	}
 	if err := w.Flush(); err != nil {
 		return err
