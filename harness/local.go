@@ -19,13 +19,17 @@ package harness
 //     and images are imported into each machine's containerd instead of pulled.
 //   - The kubelet gets a configuration drop-in (--config-dir): cgroupfs under a cgroup root of
 //     the machine's own (no systemd runs the machine), cgroup v1 allowed (this kernel), swap
-//     allowed, and oomScoreAdj 0 (no CAP_SYS_RESOURCE); containerd likewise restricts OOM score
+//     allowed, oomScoreAdj 0 (no CAP_SYS_RESOURCE), eviction thresholds in bytes rather than
+//     shares of the host's disk that all machines share, and no image garbage collection
+//     (imported images cannot be pulled again); containerd likewise restricts OOM score
 //     adjustments and runs without AppArmor or systemd cgroups.
 //   - Kernel settings outside the network namespace are host-wide: they are applied once per
 //     cluster and the host's values are restored when it closes.
 //   - kube-proxy sets the connection-tracking table size, which a network namespace may only
 //     read: the host gets the value kube-proxy asks for (its default for this many CPUs), so that
 //     it finds nothing to change.
+//   - The kernel's boot ID is host-wide: each boot of a machine gets one of its own, mounted over
+//     /proc/sys/kernel/random/boot_id in its namespace, so that its Node reports the reboot.
 //   - resolv.conf names the gateway, where the harness answers every DNS query with NXDOMAIN: no
 //     query leaves the host.
 
@@ -51,6 +55,11 @@ const containerdSocket = "/run/containerd/containerd.sock"
 
 // kubeletDropInDir is the kubelet's configuration drop-in directory the harness adds.
 const kubeletDropInDir = "/etc/kubernetes/kubelet.conf.d"
+
+// bootScript is the part of a machine's boot (shell, in its new mount namespace) that gives it a
+// boot ID of its own.
+const bootScript = "cat /proc/sys/kernel/random/uuid > /run/liftoff-boot-id; " +
+	"mount --bind /run/liftoff-boot-id /proc/sys/kernel/random/boot_id; "
 
 // osUnits are the units the OS image ships that the rendered configs rely on.
 var osUnits = map[string]string{
@@ -106,6 +115,14 @@ failCgroupV1: false
 failSwapOn: false
 # Local cluster: no CAP_SYS_RESOURCE to lower the kubelet's own OOM score.
 oomScoreAdj: 0
+# Local cluster: every machine shares the host's disk, whose free share says nothing about one
+# machine; and imported images cannot be pulled again, so they are never collected.
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1Gi
+  imagefs.available: 1Gi
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 `, cgroupRoot)
 }
 

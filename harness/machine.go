@@ -130,6 +130,7 @@ func (m *Machine) startHolder() (*proc.Process, error) {
 	// /run and /tmp are empty at every boot, as on a real machine.
 	script.WriteString("mount -t tmpfs -o mode=0755 tmpfs /run; mount -t tmpfs -o mode=1777 tmpfs /tmp; ")
 	script.WriteString("mkdir -p /run/lock /run/systemd/resolve; cp /etc/resolv.conf /run/systemd/resolve/resolv.conf; ")
+	script.WriteString(bootScript)
 	fmt.Fprintf(&script, "echo %s; exec sleep infinity", ready)
 	p, err := proc.Start(proc.Spec{
 		Name:   m.Name + "/namespaces",
