@@ -84,7 +84,7 @@ func checkWorkloads(t *testing.T, c *harness.Cluster, client kubernetes.Interfac
 			}
 			last = out
 		}
-		t.Errorf("%s: %s", what, last)
+		t.Errorf("%s: not seen within a minute; last output: %s", what, last)
 	}
 	// An HTTP request with nc, which takes an address; the name is resolved by nslookup.
 	get := func(addr string, port string) (string, error) {
@@ -119,8 +119,9 @@ func checkWorkloads(t *testing.T, c *harness.Cluster, client kubernetes.Interfac
 		return out, err == nil && (strings.TrimSpace(out) == "16" || strings.TrimSpace(out) == "15")
 	})
 	eventually("kubectl logs", func() (string, bool) {
+		// httpd -v logs each request's client and status.
 		out, err := kubectl("logs", "web")
-		return out, err == nil && strings.Contains(out, "GET /")
+		return out, err == nil && strings.Contains(out, "response:200")
 	})
 	for _, p := range []string{"web", "client"} {
 		pods.Delete(ctx, p, metav1.DeleteOptions{})
