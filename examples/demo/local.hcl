@@ -1,6 +1,7 @@
 # The demo cluster for this machine: `make demo` renders it and boots it locally with the liftoff
-# harness (real etcd, kube-apiserver, controller-manager, scheduler and Ignition). Every machine is a
-# loopback address, and api_server is the harness's stand-in for the API load balancer.
+# harness (real Ignition, kubelet, containerd, etcd and control plane). Every machine is a network
+# namespace on a bridge the harness creates for the /24 of api_server, whose address is the harness's
+# stand-in for the API load balancer.
 # examples/demo/cluster.hcl is the same cluster for real machines.
 cluster "local" {
   kubernetes_version = "v1.35.4"

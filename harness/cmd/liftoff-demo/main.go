@@ -1,8 +1,8 @@
-// Command liftoff-demo renders a cluster spec with loopback addresses (examples/demo/local.hcl by
-// default) and boots it on this machine with the liftoff harness: real etcd, kube-apiserver,
-// controller-manager, scheduler and Ignition, with the harness's kubelet stand-in. It shows its
-// progress, then the nodes and the control plane's health, and keeps the cluster running until
-// interrupted (Ctrl-C or SIGTERM), when it stops every process it started.
+// Command liftoff-demo renders a cluster spec for the local harness (examples/demo/local.hcl by
+// default) and boots it on this machine: every machine a set of namespaces running the real
+// kubelet, containerd, etcd and control plane, laid out by the real Ignition. It shows its
+// progress, then the nodes, the control plane's health and the add-ons, and keeps the cluster
+// running until interrupted (Ctrl-C or SIGTERM), when it stops everything it started.
 package main
 
 import (
@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	specPath := flag.String("spec", "examples/demo/local.hcl", "cluster spec with loopback addresses")
+	specPath := flag.String("spec", "examples/demo/local.hcl", "cluster spec whose machines share the /24 of api_server")
 	work := flag.String("work", "", "directory for the rendered files and the machines (default: a new temporary directory, removed at exit)")
 	keep := flag.Bool("keep", false, "keep the work directory at exit")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up booting after this long (a first run builds Kubernetes from source)")
