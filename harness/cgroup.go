@@ -25,6 +25,9 @@ type machineCgroup struct {
 // hierarchies lists the mounted cgroup hierarchies (cgroup v1 controllers, name=systemd and the
 // unified cgroup2 mount).
 func hierarchies() ([]string, error) {
+	if _, err := os.Stat(filepath.Join(cgroupMount, "cgroup.controllers")); err == nil {
+		return nil, fmt.Errorf("%s is a unified cgroup v2 hierarchy: the harness knows cgroup v1 hierarchies (with a cgroup2 \"unified\" mount) only, as this project's machines have", cgroupMount)
+	}
 	entries, err := os.ReadDir(cgroupMount)
 	if err != nil {
 		return nil, err
