@@ -6,10 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/apiservertest"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
 )
 
@@ -105,21 +104,7 @@ func TestRealEtcdClusterWithRenderedCertificates(t *testing.T) {
 		if err := os.WriteFile(cfgPath, out, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log, _ := os.Create(inRoot("etcd.log"))
-		cmd := exec.Command(etcd, "--config-file", cfgPath)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			if t.Failed() {
-				b, _ := os.ReadFile(inRoot("etcd.log"))
-				t.Logf("%s etcd log (tail):\n%s", m.Name, tail(string(b), 3000))
-			}
-		})
+		apiservertest.StartProcess(t, m.Name+" etcd", inRoot("etcd.log"), etcd, "--config-file", cfgPath)
 		endpoints = append(endpoints, cfg["advertise-client-urls"].(string))
 	}
 
@@ -193,11 +178,4 @@ func TestRealEtcdClusterWithRenderedCertificates(t *testing.T) {
 	if _, err := anon.Get(short, "/liftoff/proof"); err == nil {
 		t.Error("etcd answered a client without a certificate")
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

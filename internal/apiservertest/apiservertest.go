@@ -35,31 +35,7 @@ func Start(t testing.TB) *rest.Config {
 	etcd := testbin.MustPath(t, "etcd")
 	apiserver := testbin.MustPath(t, "kube-apiserver")
 	dir := t.TempDir()
-	start := func(name string, args ...string) {
-		log, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			log.Close()
-			if t.Failed() {
-				data, _ := os.ReadFile(log.Name())
-				lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-				if len(lines) > 20 {
-					lines = lines[len(lines)-20:]
-				}
-				t.Logf("--- %s:\n%s", name, strings.Join(lines, "\n"))
-			}
-		})
-	}
+	start := func(name string, args ...string) { StartProcess(t, name, filepath.Join(dir, name+".log"), args...) }
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -135,4 +111,34 @@ func FreeLoopback(t testing.TB) string {
 	}
 	t.Fatal("found no free loopback address")
 	return ""
+}
+
+// StartProcess starts args as a test's server process in a process group of its own, with its
+// output in logPath. The group is killed when the test ends (or the test process dies), and a
+// failed test logs the end of the output under name.
+func StartProcess(t testing.TB, name, logPath string, args ...string) {
+	t.Helper()
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		log.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) > 20 {
+				lines = lines[len(lines)-20:]
+			}
+			t.Logf("--- %s:\n%s", name, strings.Join(lines, "\n"))
+		}
+	})
 }
