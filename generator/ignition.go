@@ -346,14 +346,20 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		}
 		files = append(files, hostFile{Path: kc.host, Mode: 0o600, Text: string(data)})
 	}
-	if !r.d.SelfHosted {
-		pods, err := staticPods(r.d, m)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range pods {
-			files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o644, Text: string(p.Data)})
-		}
+	// A static control plane runs on every controller; a self-hosted one starts from the bootstrap
+	// control plane on the first controller, which the pivot removes once it has taken over.
+	var pods []Asset
+	switch {
+	case !r.d.SelfHosted:
+		pods, err = staticPods(r.d, m)
+	case m.Name == r.d.Controllers[0].Name:
+		pods, err = bootstrapControlPlane(r.d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pods {
+		files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o644, Text: string(p.Data)})
 	}
 	return files, nil
 }

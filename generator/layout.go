@@ -74,6 +74,19 @@ const (
 // Lease its replicas elect a leader with; the liftoff command's defaults use it too.
 const KubeletServingApprover = "liftoff-kubelet-serving-approver"
 
+// HostAgent names the DaemonSet and ServiceAccount of `liftoff agent`, which acts on a self-hosted
+// cluster's controllers where only the host can: it removes the bootstrap control plane's static
+// pods when the pivot asks.
+const HostAgent = "liftoff-agent"
+
+// PivotRecord is the ConfigMap in kube-system where the pivot records its stages, says when the
+// cluster is bootstrapped, and asks the host agents to act.
+const PivotRecord = "liftoff-bootstrap"
+
+// BootstrapPodPrefix begins the name of every bootstrap control-plane pod and of its manifest file;
+// the host agent removes only files named so.
+const BootstrapPodPrefix = "bootstrap-"
+
 // Ports.
 const (
 	EtcdClientPort        = 2379

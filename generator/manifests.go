@@ -62,7 +62,7 @@ type manifestLayout struct {
 
 	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
-	KubeletServingApprover                                                           string
+	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
 }
 
 var hostLayout = func() manifestLayout {
@@ -87,6 +87,7 @@ var hostLayout = func() manifestLayout {
 		CheckpointAnnotation: CheckpointAnnotation,
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
 		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
+		HostAgent: HostAgent, PivotRecord: PivotRecord, StaticPodDir: HostStaticPodDir,
 	}
 }()
 
@@ -142,6 +143,7 @@ var clusterManifests = []clusterManifest{
 	{file: "10-kube-apiserver.yaml", template: "kube-apiserver-daemonset.yaml.tmpl", component: componentAPIServer, only: selfHostedOnly},
 	{file: "11-kube-controller-manager.yaml", template: "control-plane-deployment.yaml.tmpl", component: componentControllerManager, only: selfHostedOnly},
 	{file: "12-kube-scheduler.yaml", template: "control-plane-deployment.yaml.tmpl", component: componentScheduler, only: selfHostedOnly},
+	{file: "15-liftoff-agent.yaml", only: selfHostedOnly},
 	{file: "20-flannel.yaml", only: func(d *Cluster) bool { return d.Networking == "flannel" }},
 	{file: "30-kube-proxy.yaml"},
 	{file: "35-kubelet-serving-approver.yaml"},
@@ -214,7 +216,7 @@ func bootstrapControlPlane(d *Cluster) ([]Asset, error) {
 	first := d.Controllers[0]
 	out := make([]Asset, 0, len(controlPlaneComponents))
 	for _, c := range controlPlaneComponents {
-		name := "bootstrap-" + c
+		name := BootstrapPodPrefix + c
 		data, err := executeManifest("static-pod.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout, Component: c, PodName: name, Machine: &first})
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap pod %s: %w", c, err)

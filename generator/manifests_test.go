@@ -542,6 +542,19 @@ func TestControlPlaneModes(t *testing.T) {
 	}
 }
 
+// checkSharesPort checks that a self-hosted cluster's control-plane container can listen beside its
+// bootstrap predecessor on one address and port, and declares no container port, which on the host
+// network would become a host port that keeps the scheduler from placing it beside that predecessor.
+func checkSharesPort(t *testing.T, where string, c corev1.Container) {
+	t.Helper()
+	if v, _ := flagValue(c.Args, "--permit-port-sharing"); v != "true" {
+		t.Errorf("%s: --permit-port-sharing=%q, want true", where, v)
+	}
+	if len(c.Ports) > 0 {
+		t.Errorf("%s declares ports %v", where, c.Ports)
+	}
+}
+
 func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 	controllerTaint := corev1.Toleration{Key: "node-role.kubernetes.io/controller", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	placedOnControllers := func(where string, ps corev1.PodSpec) {
@@ -556,6 +569,7 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 			t.Errorf("%s: HOST_IP is not the node's address: %+v", where, c.Env)
 		}
 		checkHostFilesMounted(t, ps, c)
+		checkSharesPort(t, where, c)
 	}
 
 	ds := mustFindObject[*appsv1.DaemonSet](t, objs, "kube-apiserver")
@@ -601,6 +615,7 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 		if c.Command[0] != strings.TrimPrefix(name, "bootstrap-") {
 			t.Errorf("%s runs %v", name, c.Command)
 		}
+		checkSharesPort(t, name, c)
 	}
 	api := mustFindObject[*corev1.Pod](t, objs, "bootstrap-kube-apiserver").Spec.Containers[0]
 	if v, _ := flagValue(api.Args, "--etcd-servers"); v != d.EtcdServers {

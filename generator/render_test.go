@@ -432,13 +432,25 @@ func TestSelfHostedRender(t *testing.T) {
 	if static != 0 || bootstrap != 3 {
 		t.Errorf("%d static pods and %d bootstrap pods, want 0 and 3", static, bootstrap)
 	}
-	cfg, _, err := ign.Parse(res.Assets.Get("ignition/node1.ign").Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range cfg.Storage.Files {
-		if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
-			t.Errorf("self-hosted controller gets static pod %s", f.Path)
+	// Step 1 of the pivot: the first controller's kubelet starts the bootstrap control plane; no
+	// other machine gets a control-plane static pod.
+	for _, node := range []string{"node1", "node2", "node3", "node4"} {
+		cfg, _, err := ign.Parse(res.Assets.Get("ignition/" + node + ".ign").Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pods []string
+		for _, f := range cfg.Storage.Files {
+			if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
+				pods = append(pods, path.Base(f.Path))
+			}
+		}
+		var want []string
+		if node == "node1" {
+			want = []string{"bootstrap-kube-apiserver.yaml", "bootstrap-kube-controller-manager.yaml", "bootstrap-kube-scheduler.yaml"}
+		}
+		if !slices.Equal(pods, want) {
+			t.Errorf("%s gets static pods %v, want %v", node, pods, want)
 		}
 	}
 }

@@ -30,7 +30,7 @@ It runs in the cluster (manifests/35-kubelet-serving-approver.yaml) with its ser
 elsewhere with --kubeconfig. Replicas elect a leader through a Lease; only the leader decides.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := approverConfig(kubeconfig)
+			cfg, err := inClusterOrKubeconfig(kubeconfig)
 			if err != nil {
 				return err
 			}
@@ -53,8 +53,8 @@ elsewhere with --kubeconfig. Replicas elect a leader through a Lease; only the l
 	return cmd
 }
 
-// approverConfig reaches the API with the kubeconfig, or without one as the pod's service account.
-func approverConfig(kubeconfig string) (*rest.Config, error) {
+// inClusterOrKubeconfig reaches the API with the kubeconfig, or without one as the pod's service account.
+func inClusterOrKubeconfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig != "" {
 		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
