@@ -22,6 +22,18 @@ import (
 // nothing on slow machines (images pulled, etcd electing) fits in it with room to spare.
 const DefaultTimeout = 20 * time.Minute
 
+// DefaultStageTimeouts bound each stage, so that a stage that cannot finish says so long before
+// the whole run's deadline, naming itself and what it misses. Options.StageTimeouts overrides them.
+var DefaultStageTimeouts = map[Stage]time.Duration{
+	StageWaitAPI:      15 * time.Minute,
+	StageNamespaces:   2 * time.Minute,
+	StageCRDs:         2 * time.Minute,
+	StageManifests:    5 * time.Minute,
+	StageControlPlane: 10 * time.Minute,
+	StageTeardown:     3 * time.Minute,
+	StageVerify:       2 * time.Minute,
+}
+
 // Options configure a Run.
 type Options struct {
 	// Dir is the rendered output directory.
@@ -32,10 +44,29 @@ type Options struct {
 	Config     *rest.Config
 	// Timeout bounds the whole run; DefaultTimeout when zero.
 	Timeout time.Duration
-	// From skips the stages before it, to resume a run that failed in a later stage.
+	// StageTimeouts bound single stages; DefaultStageTimeouts for the others.
+	StageTimeouts map[Stage]time.Duration
+	// From skips the stages before it, to resume a run that failed in a later stage. Every stage
+	// can be run again, so a run without From also converges after an interruption.
 	From Stage
 	// Progress receives every event; nil discards them.
 	Progress Progress
+}
+
+// Report is what a run did and measured.
+type Report struct {
+	Mode Mode
+	// AlreadyBootstrapped says the cluster's record showed it bootstrapped with these manifests,
+	// so nothing was done.
+	AlreadyBootstrapped bool
+	Start, End          time.Time
+	Stages              []StageRecord
+	// Handover is what a client calling the API through the endpoint saw from the moment the
+	// control plane was applied until the end.
+	Handover HandoverStats
+	// ControlPlaneReady is when the last required control-plane pod or controller Node became
+	// Ready, as the API reports it: no pivot can end before it.
+	ControlPlaneReady time.Time
 }
 
 // AdminKubeconfig is the kubeconfig bootstrap uses by default, relative to the output directory.
@@ -50,34 +81,59 @@ type run struct {
 	dynamic  dynamic.Interface
 	mapper   *restmapper.DeferredDiscoveryRESTMapper
 	objects  []Object
+	plan     plan
+	report   *Report
+	record   *Record
+	// cluster watches the cluster once the API answers.
+	cluster *cluster
+	probe   *handoverProbe
+	// goneAt is when the bootstrap control plane was seen gone.
+	goneAt time.Time
+	// life is the whole run's context, which the watches last for.
+	life context.Context
+	from Stage
 }
 
-// Run bootstraps the cluster rendered into opts.Dir: it waits for the API, then applies the
-// namespaces, the CRDs (waiting until each is served) and every other manifest. It can be run again
-// at any time: objects already as rendered are left unchanged.
-func Run(ctx context.Context, opts Options) error {
-	r := &run{start: time.Now(), progress: opts.Progress}
+// Run bootstraps the cluster rendered into opts.Dir. It waits for the API, applies the namespaces,
+// the CRDs (waiting until each is served) and every other manifest, and waits until the control
+// plane is Ready on every controller. For a self-hosted cluster this is the pivot: the manifests
+// hold the permanent control plane, created through the bootstrap one, which is then removed and
+// the result verified. Each stage is recorded in the ConfigMap kube-system/liftoff-bootstrap. A
+// run against a cluster already bootstrapped with the same manifests does nothing and says so;
+// any other run converges from wherever an earlier one stopped.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	r := &run{start: time.Now(), progress: opts.Progress, from: opts.From}
 	if r.progress == nil {
 		r.progress = func(Event) {}
 	}
 	assets, err := outdir.Read(opts.Dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if r.objects, err = Manifests(assets); err != nil {
-		return err
+		return nil, err
 	}
+	r.plan = newPlan(assets)
+	r.report = &Report{Mode: r.plan.mode, Start: r.start}
+	r.record = &Record{Mode: r.plan.mode, Status: StatusInProgress, Manifests: r.plan.manifests}
 	if err := r.connect(opts); err != nil {
-		return err
+		return nil, err
 	}
-	stages := Stages()
+	stages := r.plan.stages()
 	if opts.From != "" {
 		if _, err := ParseStage(string(opts.From)); err != nil {
-			return err
+			return nil, err
+		}
+		if opts.From == StageTeardown && r.plan.mode != ModeSelfHosted {
+			return nil, fmt.Errorf("a %s cluster has no %s stage", r.plan.mode, StageTeardown)
 		}
 		for stages[0] != opts.From {
 			r.emit(Event{Stage: stages[0], Result: ResultSkipped, Detail: "resuming from " + string(opts.From)})
 			stages = stages[1:]
+		}
+		// Resuming needs the API and the watches that waiting for it would have set up.
+		if stages[0] != StageWaitAPI {
+			stages = append([]Stage{StageWaitAPI}, stages...)
 		}
 	}
 	timeout := opts.Timeout
@@ -86,18 +142,143 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("bootstrap did not finish within %s", timeout))
 	defer cancel()
-	for _, st := range stages {
-		r.emit(Event{Stage: st, Result: ResultStarted})
-		if err := r.runStage(ctx, st); err != nil {
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-				err = fmt.Errorf("%w: %w", cause, err)
-			}
-			r.emit(Event{Stage: st, Result: ResultFailed, Detail: err.Error()})
-			return fmt.Errorf("bootstrap stage %s: %w (resume with --from %s)", st, err, st)
+	r.life = ctx
+	defer func() {
+		if r.probe != nil {
+			r.probe.stop()
 		}
-		r.emit(Event{Stage: st, Result: ResultDone})
+	}()
+	for _, st := range stages {
+		if st == StageManifests && r.probe == nil {
+			// From here on the control plane changes under the endpoint: measure what a client sees.
+			if r.probe, err = startHandoverProbe(ctx, r.config); err != nil {
+				return r.report, err
+			}
+		}
+		if err := r.runStage(ctx, st, opts.StageTimeouts); err != nil {
+			return r.finish(err)
+		}
+		if r.report.AlreadyBootstrapped {
+			return r.finish(nil)
+		}
+	}
+	return r.finish(nil)
+}
+
+// runStage runs one stage on its own deadline and records it.
+func (r *run) runStage(ctx context.Context, st Stage, timeouts map[Stage]time.Duration) error {
+	d, ok := timeouts[st]
+	if !ok {
+		d = DefaultStageTimeouts[st]
+	}
+	sctx, cancel := context.WithTimeoutCause(ctx, d, fmt.Errorf("stage %s did not finish within %s", st, d))
+	defer cancel()
+	rec := r.record.stage(st)
+	*rec = StageRecord{Stage: st, Start: time.Now(), Result: ResultStarted}
+	r.saveRecordQuietly(ctx)
+	r.emit(Event{Stage: st, Result: ResultStarted})
+	err := r.stage(sctx, st)
+	end := time.Now()
+	rec = r.record.stage(st)
+	rec.End = &end
+	if err != nil {
+		if cause := context.Cause(sctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		rec.Result, rec.Detail = ResultFailed, err.Error()
+		r.emit(Event{Stage: st, Result: ResultFailed, Detail: err.Error()})
+		return fmt.Errorf("bootstrap stage %s: %w (nothing was torn down; resume with --from %s)", st, err, st)
+	}
+	rec.Result = ResultDone
+	if r.report.AlreadyBootstrapped {
+		return nil
+	}
+	r.saveRecordQuietly(ctx)
+	r.emit(Event{Stage: st, Result: ResultDone})
+	return nil
+}
+
+// resume reads the cluster's record once the API answers: a cluster bootstrapped with these
+// manifests needs nothing more; otherwise the run goes on, keeping the record's pending teardown
+// request so the agents' answers to it still count.
+func (r *run) resume(ctx context.Context) error {
+	prev, err := ReadRecord(ctx, r.client)
+	if err != nil {
+		return fmt.Errorf("reading the bootstrap record: %w", err)
+	}
+	if prev == nil {
+		return nil
+	}
+	r.record.Teardown = prev.Teardown
+	if prev.Status == StatusComplete && prev.Manifests == r.plan.manifests && r.from == "" {
+		r.report.AlreadyBootstrapped = true
+		*r.record = *prev
+		r.emit(Event{Stage: "bootstrap", Result: ResultSkipped, Detail: fmt.Sprintf(
+			"the cluster was bootstrapped at %s with these manifests (kube-system/%s); nothing to do",
+			prev.Completed.Format(time.RFC3339), generator.PivotRecord)})
 	}
 	return nil
+}
+
+// finish ends a run: records the result and what the hand-over probe saw.
+func (r *run) finish(err error) (*Report, error) {
+	if r.probe != nil {
+		r.report.Handover = r.probe.stop()
+		r.probe = nil
+		h := r.report.Handover
+		r.record.Handover = &h
+		r.emit(Event{Stage: "handover", Object: h.Endpoint, Result: ResultMeasured, Detail: h.String()})
+	}
+	r.report.End = time.Now()
+	if !r.report.AlreadyBootstrapped && r.cluster != nil {
+		if err != nil {
+			r.record.Status = StatusFailed
+		} else {
+			r.record.Status = StatusComplete
+			r.record.Completed = &r.report.End
+		}
+		// The run's own deadline may be over; the record is still worth a few seconds.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		werr := r.saveRecord(ctx)
+		cancel()
+		if werr != nil && err == nil {
+			err = fmt.Errorf("the cluster is bootstrapped, but its record was not written: %w", werr)
+		}
+	}
+	r.report.Stages = append([]StageRecord(nil), r.record.Stages...)
+	return r.report, err
+}
+
+// saveRecord writes the record once the API answers, retrying transient errors.
+func (r *run) saveRecord(ctx context.Context) error {
+	if r.cluster == nil {
+		return nil
+	}
+	backoff := applyBackoff
+	for {
+		err := writeRecord(ctx, r.client, r.record)
+		if err == nil || permanent(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff.Step()):
+		}
+	}
+}
+
+// saveRecordQuietly writes the record where a failure to do so must not stop the run: it is
+// reported, and the next write carries everything again.
+func (r *run) saveRecordQuietly(ctx context.Context) {
+	if r.cluster == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := writeRecord(wctx, r.client, r.record); err != nil {
+		r.emit(Event{Stage: "record", Result: ResultWarning, Detail: "the bootstrap record was not written: " + err.Error()})
+	}
 }
 
 func (r *run) connect(opts Options) error {
@@ -132,10 +313,20 @@ func (r *run) connect(opts Options) error {
 	return nil
 }
 
-func (r *run) runStage(ctx context.Context, st Stage) error {
+func (r *run) stage(ctx context.Context, st Stage) error {
 	switch st {
 	case StageWaitAPI:
-		return r.waitForAPI(ctx)
+		if err := r.waitForAPI(ctx); err != nil {
+			return err
+		}
+		if r.cluster == nil {
+			c, err := watchCluster(ctx, r.life, r.client)
+			if err != nil {
+				return err
+			}
+			r.cluster = c
+		}
+		return r.resume(ctx)
 	case StageNamespaces:
 		return r.applyAll(ctx, st, Object.isNamespace)
 	case StageCRDs:
@@ -150,6 +341,12 @@ func (r *run) runStage(ctx context.Context, st Stage) error {
 		return nil
 	case StageManifests:
 		return r.applyAll(ctx, st, func(o Object) bool { return !o.isNamespace() && !o.isCRD() })
+	case StageControlPlane:
+		return r.waitForControlPlane(ctx)
+	case StageTeardown:
+		return r.teardown(ctx)
+	case StageVerify:
+		return r.verify(ctx)
 	}
 	return fmt.Errorf("unknown stage %q", st)
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -92,12 +93,13 @@ func TestRunAgainstRealAPI(t *testing.T) {
 		if opts.Timeout == 0 {
 			opts.Timeout = 3 * time.Minute
 		}
-		return events, Run(t.Context(), opts)
+		_, err := Run(t.Context(), opts)
+		return events, err
 	}
 	results := func(events []Event) string {
 		var out []string
 		for _, e := range events {
-			if e.Object != "" && e.Stage != StageWaitAPI && e.Result != ResultWaiting && e.Result != ResultRetrying {
+			if e.Object != "" && e.File != "" && e.Result != ResultWaiting && e.Result != ResultRetrying {
 				out = append(out, fmt.Sprintf("%s %s %s", e.Stage, e.Object, e.Result))
 			}
 		}
@@ -121,15 +123,44 @@ func TestRunAgainstRealAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("record", func(t *testing.T) {
+		rec, err := ReadRecord(t.Context(), kubernetes.NewForConfigOrDie(cfg))
+		if err != nil || rec == nil {
+			t.Fatalf("record %v, err %v", rec, err)
+		}
+		if rec.Status != StatusComplete || rec.Completed == nil || rec.Mode != ModeStatic || !strings.HasPrefix(rec.Manifests, "sha256:") {
+			t.Errorf("record: status %q completed %v mode %q manifests %q", rec.Status, rec.Completed, rec.Mode, rec.Manifests)
+		}
+		var stages []string
+		for _, s := range rec.Stages {
+			stages = append(stages, string(s.Stage)+" "+s.Result)
+			if s.End == nil || s.End.Before(s.Start) {
+				t.Errorf("stage %s: start %v end %v", s.Stage, s.Start, s.End)
+			}
+		}
+		want := "wait-for-api done, namespaces done, crds done, manifests done, control-plane done, verify done"
+		if got := strings.Join(stages, ", "); got != want {
+			t.Errorf("recorded stages: %s\nwant: %s", got, want)
+		}
+		if rec.Handover == nil || rec.Handover.Requests == 0 || rec.Handover.Failed != 0 {
+			t.Errorf("recorded hand-over: %+v", rec.Handover)
+		}
+	})
+
 	t.Run("again", func(t *testing.T) {
 		events, err := run(t, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range strings.Split(results(events), "\n") {
-			if !strings.HasSuffix(l, " unchanged") && !strings.HasSuffix(l, " ready") {
-				t.Errorf("second run: %s", l)
-			}
+		if got := results(events); got != "" {
+			t.Errorf("a run on a bootstrapped cluster did something:\n%s", got)
+		}
+		said := false
+		for _, e := range events {
+			said = said || (e.Result == ResultSkipped && strings.Contains(e.Detail, "nothing to do"))
+		}
+		if !said {
+			t.Error("a run on a bootstrapped cluster did not say that it had nothing to do")
 		}
 	})
 
@@ -177,7 +208,7 @@ func TestRunExplainsTimeout(t *testing.T) {
 	addr := apiservertest.FreeLoopback(t)
 	cfg := &rest.Config{Host: "https://" + addr + ":6443", BearerToken: "x", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
 	begin := time.Now()
-	err := Run(context.Background(), Options{Dir: dir, Config: cfg, Timeout: 2 * time.Second})
+	_, err := Run(context.Background(), Options{Dir: dir, Config: cfg, Timeout: 2 * time.Second})
 	if err == nil {
 		t.Fatal("no error without an API")
 	}

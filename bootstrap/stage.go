@@ -12,21 +12,32 @@ import (
 // Stage is one named step of a bootstrap. Stages run in the order of Stages; each can be run again.
 type Stage string
 
-// The stages of a bootstrap, in order.
+// The stages of a bootstrap, in order. A static cluster runs all but StageTeardown.
 const (
-	// StageWaitAPI waits until the API answers /readyz and its system namespaces exist.
+	// StageWaitAPI waits until the API answers /readyz and its system namespaces exist: in a
+	// self-hosted cluster, the bootstrap control plane's (step 1 of the pivot).
 	StageWaitAPI Stage = "wait-for-api"
 	// StageNamespaces applies every Namespace of the manifests, so later objects have a home.
 	StageNamespaces Stage = "namespaces"
 	// StageCRDs applies every CustomResourceDefinition and waits until the API serves each one.
 	StageCRDs Stage = "crds"
-	// StageManifests applies everything else, file by file in the index's lexical order.
+	// StageManifests applies everything else, file by file in the index's lexical order: in a
+	// self-hosted cluster, the permanent control plane too (step 2).
 	StageManifests Stage = "manifests"
+	// StageControlPlane waits, by watching, until every control-plane replica on every controller
+	// is Ready and every controller Node is Ready.
+	StageControlPlane Stage = "control-plane"
+	// StageTeardown has the host agents remove the bootstrap control plane and waits until it is
+	// gone (step 4). It runs only after every earlier stage succeeded.
+	StageTeardown Stage = "teardown"
+	// StageVerify proves the result through the final endpoint: the API answers and the leader
+	// leases are held by live control-plane pods, not by the bootstrap ones.
+	StageVerify Stage = "verify"
 )
 
 // Stages lists every stage in the order Run runs them.
 func Stages() []Stage {
-	return []Stage{StageWaitAPI, StageNamespaces, StageCRDs, StageManifests}
+	return []Stage{StageWaitAPI, StageNamespaces, StageCRDs, StageManifests, StageControlPlane, StageTeardown, StageVerify}
 }
 
 // ParseStage returns the stage named s.
@@ -54,6 +65,7 @@ const (
 	ResultFailed     = "failed"
 	ResultDone       = "done"
 	ResultSkipped    = "skipped"
+	ResultMeasured   = "measured"
 )
 
 // Event is one step of progress: which stage, which object (if any) and what happened to it.

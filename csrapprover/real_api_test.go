@@ -83,7 +83,7 @@ func TestApproverAgainstRealAPI(t *testing.T) {
 	if err := outdir.Write(dir, assets); err != nil {
 		t.Fatal(err)
 	}
-	if err := bootstrap.Run(ctx, bootstrap.Options{Dir: dir, Config: admin, Timeout: time.Minute}); err != nil {
+	if _, err := bootstrap.Run(ctx, bootstrap.Options{Dir: dir, Config: admin, Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func BenchmarkBoot(b *testing.B) {
 		}
 		ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 		var nodesReady time.Duration
-		err = bootstrap.Run(ctx, bootstrap.Options{Dir: out})
+		_, err = bootstrap.Run(ctx, bootstrap.Options{Dir: out})
 		if err == nil {
 			var cfg *rest.Config
 			if cfg, err = c.AdminConfig(); err == nil {
@@ -79,4 +80,59 @@ func BenchmarkBoot(b *testing.B) {
 	b.ReportMetric(nodes.Seconds()/float64(b.N), "s-to-nodes-ready")
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/boot")
 	b.ReportMetric(float64(memory)/float64(b.N)/(1<<20), "MiB-RSS")
+}
+
+// BenchmarkPivot measures `liftoff bootstrap` from machines just powered on to its end, for a
+// static and a self-hosted cluster of one controller and one worker: the pivot's wall time, its
+// lower bound (when the last required control-plane pod or controller Node became Ready, as the
+// API reports it, to the second), the overhead beyond that bound (for a self-hosted cluster the
+// bootstrap control plane's removal and the proof that followed), and the requests that failed
+// for a client calling the API through the endpoint meanwhile.
+func BenchmarkPivot(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		edit func(string) string
+	}{
+		{"static", func(s string) string {
+			return strings.Replace(selfHosted(1)(s), `control_plane      = "self-hosted"`, `control_plane      = "static"`, 1)
+		}},
+		{"self-hosted", selfHosted(1)},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			out := filepath.Join(b.TempDir(), "out")
+			renderTestClusterOf(b, out, mode.edit)
+			var wall, bound, failed, requests float64
+			for i := 0; i < b.N; i++ {
+				c, err := harness.Boot(b.Context(), harness.Options{Dir: out, Work: b.TempDir()})
+				if err != nil {
+					if c != nil {
+						c.Close()
+					}
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(b.Context(), 15*time.Minute)
+				report, err := bootstrap.Run(ctx, bootstrap.Options{Dir: out})
+				cancel()
+				if cerr := c.Close(); cerr != nil && err == nil {
+					err = cerr
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, lb := report.End.Sub(report.Start), report.ControlPlaneReady.Sub(report.Start)
+				wall += w.Seconds()
+				bound += lb.Seconds()
+				failed += float64(report.Handover.Failed)
+				requests += float64(report.Handover.Requests)
+				b.Logf("%s pivot %d: %s, lower bound %s, overhead %s; hand-over: %s", mode.name, i+1,
+					w.Round(100*time.Millisecond), lb.Round(time.Second), (w - lb).Round(100*time.Millisecond), report.Handover)
+			}
+			n := float64(b.N)
+			b.ReportMetric(wall/n, "s-pivot")
+			b.ReportMetric(bound/n, "s-lower-bound")
+			b.ReportMetric((wall-bound)/n, "s-overhead")
+			b.ReportMetric(failed/n, "failed-requests")
+			b.ReportMetric(requests/n, "requests")
+		})
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -43,9 +44,11 @@ const Namespace = metav1.NamespaceSystem
 // Answer is an agent's answer to a teardown request.
 type Answer struct {
 	Request string
-	// Removed are the files removed; Error, when set, says why the request is not done.
+	// Removed are the files removed; Error, when set, says why the request failed; Waiting, when
+	// set, what the agent waits for before it acts.
 	Removed []string
 	Error   string
+	Waiting string
 }
 
 // String is the answer as stored: "ID removed a.yaml b.yaml", "ID removed nothing" or "ID failed: why".
@@ -53,6 +56,8 @@ func (a Answer) String() string {
 	switch {
 	case a.Error != "":
 		return a.Request + " failed: " + a.Error
+	case a.Waiting != "":
+		return a.Request + " waiting: " + a.Waiting
 	case len(a.Removed) == 0:
 		return a.Request + " removed nothing"
 	}
@@ -66,6 +71,8 @@ func ParseAnswer(s string) Answer {
 	switch {
 	case strings.HasPrefix(rest, "failed: "):
 		a.Error = strings.TrimPrefix(rest, "failed: ")
+	case strings.HasPrefix(rest, "waiting: "):
+		a.Waiting = strings.TrimPrefix(rest, "waiting: ")
 	case rest == "removed nothing":
 	case strings.HasPrefix(rest, "removed "):
 		a.Removed = strings.Fields(strings.TrimPrefix(rest, "removed "))
@@ -80,6 +87,12 @@ type Options struct {
 	Node string
 	// StaticPodDir is the kubelet's static pod directory as the agent sees it.
 	StaticPodDir string
+	// Config reaches the API; its credentials also read the host's apiserver's /metrics.
+	Config *rest.Config
+	// HostAPIServer is the URL of the apiserver address on this host. While the bootstrap
+	// apiserver runs here, the agent removes it only once a second apiserver, its successor,
+	// answers there too.
+	HostAPIServer string
 	// Logf receives what the agent does.
 	Logf func(format string, args ...any)
 }
@@ -154,18 +167,28 @@ func (a *agent) serve(ctx context.Context) {
 	if req == "" {
 		return
 	}
-	if prev := ParseAnswer(cm.Data[KeyTeardownDone+a.Node]); prev.Request == req && prev.Error == "" {
+	prev := ParseAnswer(cm.Data[KeyTeardownDone+a.Node])
+	if prev.Request == req && prev.Error == "" && prev.Waiting == "" {
 		return
 	}
 	answer := Answer{Request: req}
-	removed, err := RemoveBootstrapPods(a.StaticPodDir)
-	answer.Removed = removed
-	if err != nil {
-		answer.Error = err.Error()
+	if waiting := a.successorMissing(ctx); waiting != "" {
+		answer.Waiting = waiting
+		// Asked again shortly, whatever the ConfigMap does meanwhile.
+		time.AfterFunc(2*time.Second, func() { a.offer(cm) })
+		if prev.String() == answer.String() {
+			return
+		}
+	} else {
+		removed, err := RemoveBootstrapPods(a.StaticPodDir)
+		answer.Removed = removed
+		if err != nil {
+			answer.Error = err.Error()
+		}
 	}
 	a.Logf("teardown %s: %s", req, answer)
 	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 8, Cap: 5 * time.Second}
-	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		ac := corev1ac.ConfigMap(generator.PivotRecord, Namespace).WithData(map[string]string{KeyTeardownDone + a.Node: answer.String()})
 		_, err := a.Client.CoreV1().ConfigMaps(Namespace).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: "liftoff-agent-" + a.Node, Force: true})
 		if err != nil {
@@ -177,6 +200,29 @@ func (a *agent) serve(ctx context.Context) {
 	if err != nil {
 		a.Logf("teardown %s: the answer was not written; retrying at the next resync", req)
 	}
+}
+
+// successorMissing says what keeps the bootstrap apiserver on this host from being removed, or "".
+func (a *agent) successorMissing(ctx context.Context) string {
+	if a.HostAPIServer == "" {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(a.StaticPodDir, generator.BootstrapPodPrefix+"kube-apiserver.yaml")); err != nil {
+		return ""
+	}
+	servers, err := apiServersServing(ctx, a.Config, a.HostAPIServer)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("no apiserver answers on %s: %v", a.HostAPIServer, err)
+	case len(servers) < 2:
+		return fmt.Sprintf("only one apiserver (started at %s) answers on %s: its self-hosted successor does not serve yet", servers[0], a.HostAPIServer)
+	}
+	return ""
+}
+
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return strings.TrimSpace(string(b)), err
 }
 
 // RemoveBootstrapPods removes every bootstrap control-plane static pod (generator.BootstrapPodPrefix

@@ -14,15 +14,27 @@ func bootstrapCommand() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "bootstrap --dir DIR",
-		Short: "Wait for a rendered cluster's API, then apply its manifests",
-		Long: `Bootstrap waits until the cluster's API answers, then applies the manifests rendered into
+		Short: "Bring a rendered cluster's control plane up: apply its manifests and, when self-hosted, pivot",
+		Long: `Bootstrap waits until the cluster's API answers, applies the manifests rendered into
 DIR/manifests with server-side apply (field manager "liftoff"): namespaces first, then custom
-resource definitions (waiting until each is served), then everything else in file order.
+resource definitions (waiting until each is served), then everything else in file order. Then it
+watches until the control plane is Ready on every controller and every controller Node is Ready.
 
-It prints one line per step (stage, object, result). Running it again against a live cluster is
-safe: objects already as rendered are reported unchanged. Transient API errors are retried until
---timeout; an object the API rejects stops the run with its file and name. A failed run can resume
-at the stage that failed with --from.`,
+For a self-hosted cluster this is the pivot. The first controller's kubelet runs the bootstrap
+control plane from static pods; the manifests hold the permanent one (an apiserver DaemonSet,
+controller-manager and scheduler Deployments), created through the bootstrap API. Once every
+self-hosted replica is Ready, the liftoff agent on that controller removes the bootstrap pods, and
+bootstrap proves the API still answers through the endpoint and that the leader leases are held by
+self-hosted pods. The two apiservers share one port, so the API is served throughout; a client
+calling it all along is measured and reported ("handover"). Nothing is removed when a stage fails.
+
+Stages: wait-for-api, namespaces, crds, manifests, control-plane, teardown (self-hosted only),
+verify. Each has its own deadline and is recorded in the ConfigMap kube-system/liftoff-bootstrap
+(stage, start, end, result, detail). A failed stage names what was missing and why (pods not Ready
+with their conditions, restarts and last exit; Nodes NotReady). While waiting, a line is printed
+whenever the state changes and at least every 10 s. Every stage can be run again: after an
+interruption, run bootstrap again (or resume with --from); on a cluster already bootstrapped with
+the same manifests it does nothing and says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := bootstrap.Options{Dir: dir, Kubeconfig: kubeconfig, Timeout: timeout}
@@ -41,13 +53,14 @@ at the stage that failed with --from.`,
 			default:
 				return fmt.Errorf("--output must be text or json, not %q", output)
 			}
-			return bootstrap.Run(cmd.Context(), opts)
+			_, err := bootstrap.Run(cmd.Context(), opts)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "rendered output directory")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with cluster-admin rights (default DIR/"+bootstrap.AdminKubeconfig+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", bootstrap.DefaultTimeout, "give up after this long, saying what was still missing")
-	cmd.Flags().StringVar(&from, "from", "", "resume at this stage (one of wait-for-api, namespaces, crds, manifests)")
+	cmd.Flags().StringVar(&from, "from", "", "resume at this stage (wait-for-api, namespaces, crds, manifests, control-plane, teardown, verify)")
 	cmd.Flags().StringVar(&output, "output", "text", "progress format: text or json")
 	cmd.MarkFlagRequired("dir")
 	return cmd

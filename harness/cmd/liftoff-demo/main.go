@@ -103,7 +103,7 @@ func run(ctx context.Context, out io.Writer, specPath, work string, keep bool, t
 	step("API load balancer: %s", c.APIServer)
 
 	step("bootstrap: waiting for the API, then applying the manifests")
-	err = bootstrap.Run(bootCtx, bootstrap.Options{Dir: dir, Progress: func(e bootstrap.Event) {
+	_, err = bootstrap.Run(bootCtx, bootstrap.Options{Dir: dir, Progress: func(e bootstrap.Event) {
 		if e.Result == bootstrap.ResultStarted || e.Result == bootstrap.ResultDone {
 			return
 		}

@@ -1,0 +1,161 @@
+package harness_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/liftoff-k8s/liftoff/bootstrap"
+	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/harness"
+)
+
+// selfHosted edits testdata/cluster.hcl into a self-hosted cluster with the first controllers
+// of it and worker-1.
+func selfHosted(controllers int) func(string) string {
+	return func(src string) string {
+		src = strings.Replace(src, `control_plane      = "static"`, `control_plane      = "self-hosted"`, 1)
+		for i := 3; i > controllers; i-- {
+			src = regexp.MustCompile(`(?s)  controller "controller-`+string(rune('0'+i))+`" \{.*?\n  \}\n`).ReplaceAllString(src, "")
+		}
+		return regexp.MustCompile(`(?s)  worker "worker-2" \{.*?\n  \}\n`).ReplaceAllString(src, "")
+	}
+}
+
+// TestPivotSelfHosted boots a self-hosted cluster with one controller, whose kubelet starts the
+// bootstrap control plane from static pods, writes an object through the bootstrap API, and runs
+// the pivot: the self-hosted control plane is created through the bootstrap API and waited for,
+// the bootstrap one removed by the host agent, and a client calling the API through the endpoint
+// all along sees no failed request. One controller is the hard case: its bootstrap and
+// self-hosted apiservers share one address and port, and nothing else serves the API.
+func TestPivotSelfHosted(t *testing.T) {
+	c, client := bootOnly(t, selfHosted(1))
+	ctx := t.Context()
+
+	// Step 1: the bootstrap API serves; an object written through it must survive the pivot.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	for {
+		_, err := client.CoreV1().ConfigMaps("default").Create(waitCtx, before, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			break
+		}
+		select {
+		case <-waitCtx.Done():
+			t.Fatalf("the bootstrap API never took a write: %v", err)
+		case <-time.After(time.Second):
+		}
+	}
+
+	report := pivot(t, c, waitCtx)
+	if report.Mode != bootstrap.ModeSelfHosted || report.AlreadyBootstrapped {
+		t.Errorf("report: mode %q, already bootstrapped %v", report.Mode, report.AlreadyBootstrapped)
+	}
+	if h := report.Handover; h.Failed != 0 || h.Requests < 10 {
+		t.Errorf("hand-over: %s; want no failed request", h)
+	}
+	t.Logf("hand-over: %s", report.Handover)
+	t.Logf("pivot: %s, control plane Ready %s before its end", report.End.Sub(report.Start).Round(100*time.Millisecond),
+		report.End.Sub(report.ControlPlaneReady).Round(100*time.Millisecond))
+
+	checkPivoted(t, c, client, 1)
+	if _, err := client.CoreV1().ConfigMaps("default").Get(ctx, before.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("the object written through the bootstrap API: %v", err)
+	}
+
+	t.Run("again", func(t *testing.T) {
+		again := pivot(t, c, waitCtx)
+		if !again.AlreadyBootstrapped {
+			t.Error("a second pivot did not find the cluster bootstrapped")
+		}
+	})
+}
+
+// bootOnly renders testdata/cluster.hcl changed by edit and boots it, without bootstrapping.
+func bootOnly(t *testing.T, edit func(string) string) (*harness.Cluster, kubernetes.Interface) {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	renderTestClusterOf(t, out, edit)
+	c, err := harness.Boot(t.Context(), harness.Options{Dir: out, Work: filepath.Join(dir, "work"), Logf: t.Logf, Images: []string{testImage}})
+	t.Cleanup(func() {
+		if t.Failed() && c != nil {
+			dumpLogs(t, c)
+		}
+		if c == nil {
+			return
+		}
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.AdminConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, kubernetes.NewForConfigOrDie(cfg)
+}
+
+// pivot runs bootstrap on the cluster, logging its progress.
+func pivot(t *testing.T, c *harness.Cluster, ctx context.Context) *bootstrap.Report {
+	t.Helper()
+	report, err := bootstrap.Run(ctx, bootstrap.Options{Dir: c.Dir, Progress: func(e bootstrap.Event) {
+		t.Logf("bootstrap %6.1fs: %s %s %s %s %s", e.Elapsed.Seconds(), e.Stage, e.File, e.Object, e.Result, e.Detail)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report
+}
+
+// checkPivoted checks what a finished self-hosted pivot leaves: no bootstrap pod in the API or
+// file on any controller, a self-hosted apiserver Ready on every controller, and a complete record.
+func checkPivoted(t *testing.T, c *harness.Cluster, client kubernetes.Interface, controllers int) {
+	t.Helper()
+	ctx := t.Context()
+	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiservers := 0
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, generator.BootstrapPodPrefix) {
+			t.Errorf("bootstrap pod %s is still there", p.Name)
+		}
+		if p.Labels["k8s-app"] == "kube-apiserver" && p.DeletionTimestamp == nil {
+			apiservers++
+		}
+	}
+	if apiservers != controllers {
+		t.Errorf("%d self-hosted apiserver pods, want %d", apiservers, controllers)
+	}
+	for _, m := range c.Controllers() {
+		files, _ := filepath.Glob(filepath.Join(m.Root, generator.HostStaticPodDir, "*"))
+		for _, f := range files {
+			if strings.HasPrefix(filepath.Base(f), generator.BootstrapPodPrefix) {
+				t.Errorf("%s still has %s", m.Name, f)
+			}
+		}
+	}
+	rec, err := bootstrap.ReadRecord(ctx, client)
+	if err != nil || rec == nil || rec.Status != bootstrap.StatusComplete {
+		t.Errorf("record %+v, err %v", rec, err)
+	}
+	if _, err := os.Stat(c.Dir); errors.Is(err, os.ErrNotExist) {
+		t.Error("the output directory is gone")
+	}
+}
