@@ -188,7 +188,11 @@ type missingError struct {
 }
 
 func (e *missingError) Error() string {
-	return fmt.Sprintf("%s: still missing:\n  - %s", e.what, strings.Join(e.missing, "\n  - "))
+	msg := fmt.Sprintf("%s: still missing:\n  - %s", e.what, strings.Join(e.missing, "\n  - "))
+	if e.cause != nil {
+		msg = e.cause.Error() + "; " + msg
+	}
+	return msg
 }
 
 func (e *missingError) Unwrap() error { return e.cause }

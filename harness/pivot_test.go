@@ -3,6 +3,7 @@ package harness_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/liftoff-k8s/liftoff/bootstrap"
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness"
+	"github.com/liftoff-k8s/liftoff/internal/outdir"
 )
 
 // selfHosted edits testdata/cluster.hcl into a self-hosted cluster with the first controllers
@@ -32,18 +34,26 @@ func selfHosted(controllers int) func(string) string {
 	}
 }
 
-// TestPivotSelfHosted boots a self-hosted cluster with one controller, whose kubelet starts the
+// TestPivotSelfHosted boots self-hosted clusters, whose first controller's kubelet starts the
 // bootstrap control plane from static pods, writes an object through the bootstrap API, and runs
 // the pivot: the self-hosted control plane is created through the bootstrap API and waited for,
 // the bootstrap one removed by the host agent, and a client calling the API through the endpoint
 // all along sees no failed request. One controller is the hard case: its bootstrap and
 // self-hosted apiservers share one address and port, and nothing else serves the API.
 func TestPivotSelfHosted(t *testing.T) {
-	c, client := bootOnly(t, selfHosted(1))
+	for _, controllers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d-controllers", controllers), func(t *testing.T) {
+			testPivotSelfHosted(t, controllers)
+		})
+	}
+}
+
+func testPivotSelfHosted(t *testing.T, controllers int) {
+	c, client := bootOnly(t, selfHosted(controllers))
 	ctx := t.Context()
 
 	// Step 1: the bootstrap API serves; an object written through it must survive the pivot.
-	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
 	for {
@@ -58,6 +68,43 @@ func TestPivotSelfHosted(t *testing.T) {
 		}
 	}
 
+	if controllers == 1 {
+		// A self-hosted component that can never become Ready: the pivot fails naming it, and
+		// tears nothing down.
+		broken := brokenCopy(t, c.Dir, "kube-scheduler")
+		_, err := bootstrap.Run(waitCtx, bootstrap.Options{Dir: broken, StageTimeouts: map[bootstrap.Stage]time.Duration{bootstrap.StageControlPlane: time.Minute},
+			Progress: func(e bootstrap.Event) { t.Logf("broken bootstrap %6.1fs: %s %s %s %s", e.Elapsed.Seconds(), e.Stage, e.Object, e.Result, e.Detail) }})
+		if err == nil || !strings.Contains(err.Error(), "stage control-plane") || !strings.Contains(err.Error(), "pod kube-system/kube-scheduler-") ||
+			!strings.Contains(err.Error(), "liftoff.test/no-such-image") {
+			t.Fatalf("pivot with a scheduler that cannot start: %v; want an error naming the stage, the pod and its image", err)
+		}
+		t.Logf("the failed pivot said: %v", err)
+		pods, _ := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+		bootstrapPods := 0
+		for _, p := range pods.Items {
+			if strings.HasPrefix(p.Name, generator.BootstrapPodPrefix) {
+				bootstrapPods++
+			}
+		}
+		if bootstrapPods != 3 {
+			t.Errorf("after a failed pivot %d bootstrap pods run, want 3: nothing may be torn down", bootstrapPods)
+		}
+	}
+	if controllers == 3 {
+		// Interrupted while it waits for the control plane, the pivot converges when run again.
+		ictx, stop := context.WithCancel(waitCtx)
+		_, err := bootstrap.Run(ictx, bootstrap.Options{Dir: c.Dir, Progress: func(e bootstrap.Event) {
+			if e.Stage == bootstrap.StageControlPlane && e.Result == bootstrap.ResultStarted {
+				stop()
+			}
+		}})
+		stop()
+		if err == nil {
+			t.Fatal("the interrupted pivot did not fail")
+		}
+		t.Logf("interrupted: %v", err)
+	}
+
 	report := pivot(t, c, waitCtx)
 	if report.Mode != bootstrap.ModeSelfHosted || report.AlreadyBootstrapped {
 		t.Errorf("report: mode %q, already bootstrapped %v", report.Mode, report.AlreadyBootstrapped)
@@ -69,7 +116,7 @@ func TestPivotSelfHosted(t *testing.T) {
 	t.Logf("pivot: %s, control plane Ready %s before its end", report.End.Sub(report.Start).Round(100*time.Millisecond),
 		report.End.Sub(report.ControlPlaneReady).Round(100*time.Millisecond))
 
-	checkPivoted(t, c, client, 1)
+	checkPivoted(t, c, client, controllers)
 	if _, err := client.CoreV1().ConfigMaps("default").Get(ctx, before.Name, metav1.GetOptions{}); err != nil {
 		t.Errorf("the object written through the bootstrap API: %v", err)
 	}
@@ -80,6 +127,30 @@ func TestPivotSelfHosted(t *testing.T) {
 			t.Error("a second pivot did not find the cluster bootstrapped")
 		}
 	})
+}
+
+// brokenCopy copies the output directory dir with the image of a self-hosted component's
+// Deployment replaced by one that no machine has.
+func brokenCopy(t *testing.T, dir, component string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.CopyFS(out, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	assets, err := outdir.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range assets.Files {
+		if strings.HasSuffix(a.Path, "-"+component+".yaml") && strings.HasPrefix(a.Path, generator.OutManifestDir+"/") {
+			re := regexp.MustCompile(`image: "[^"]*"`)
+			assets.Files[i].Data = re.ReplaceAll(a.Data, []byte(`image: "liftoff.test/no-such-image:1"`))
+		}
+	}
+	if err := outdir.Write(out, assets); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // bootOnly renders testdata/cluster.hcl changed by edit and boots it, without bootstrapping.
