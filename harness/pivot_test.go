@@ -73,7 +73,9 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		// tears nothing down.
 		broken := brokenCopy(t, c.Dir, "kube-scheduler")
 		_, err := bootstrap.Run(waitCtx, bootstrap.Options{Dir: broken, StageTimeouts: map[bootstrap.Stage]time.Duration{bootstrap.StageControlPlane: time.Minute},
-			Progress: func(e bootstrap.Event) { t.Logf("broken bootstrap %6.1fs: %s %s %s %s", e.Elapsed.Seconds(), e.Stage, e.Object, e.Result, e.Detail) }})
+			Progress: func(e bootstrap.Event) {
+				t.Logf("broken bootstrap %6.1fs: %s %s %s %s", e.Elapsed.Seconds(), e.Stage, e.Object, e.Result, e.Detail)
+			}})
 		if err == nil || !strings.Contains(err.Error(), "stage control-plane") || !strings.Contains(err.Error(), "pod kube-system/kube-scheduler-") ||
 			!strings.Contains(err.Error(), "liftoff.test/no-such-image") {
 			t.Fatalf("pivot with a scheduler that cannot start: %v; want an error naming the stage, the pod and its image", err)
