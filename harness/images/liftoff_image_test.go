@@ -30,9 +30,6 @@ import (
 // image's entrypoint is the liftoff binary, which runs. (TestPauseImageIsReproducibleAndPinnable
 // covers the reproducibility of the assembly itself; this covers the liftoff image and the command.)
 func TestLiftoffImageCommandIsReproducible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds liftoff twice from source")
-	}
 	ctx := t.Context()
 	root, err := moduleRoot(ctx)
 	if err != nil {
