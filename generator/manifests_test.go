@@ -617,6 +617,12 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 		}
 		checkSharesPort(t, name, c)
 	}
+	for where, c := range map[string]corev1.Container{"kube-apiserver DaemonSet": ds.Spec.Template.Spec.Containers[0],
+		"bootstrap-kube-apiserver": mustFindObject[*corev1.Pod](t, objs, "bootstrap-kube-apiserver").Spec.Containers[0]} {
+		if v, _ := flagValue(c.Args, "--shutdown-watch-termination-grace-period"); v == "" {
+			t.Errorf("%s: watches hold the apiserver up to its shutdown timeout when it stops", where)
+		}
+	}
 	api := mustFindObject[*corev1.Pod](t, objs, "bootstrap-kube-apiserver").Spec.Containers[0]
 	if v, _ := flagValue(api.Args, "--etcd-servers"); v != d.EtcdServers {
 		t.Errorf("bootstrap apiserver --etcd-servers=%q, want %s", v, d.EtcdServers)
