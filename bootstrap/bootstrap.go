@@ -51,6 +51,8 @@ type Options struct {
 	From Stage
 	// Progress receives every event; nil discards them.
 	Progress Progress
+	// DiagnosisDir is where a failed run writes its diagnosis; DIR/diagnosis when empty.
+	DiagnosisDir string
 }
 
 // Report is what a run did and measured.
@@ -92,6 +94,8 @@ type run struct {
 	// life is the whole run's context, which the watches last for.
 	life context.Context
 	from Stage
+	// dir is the output directory; a failed run's diagnosis goes under diagnosisDir.
+	dir, diagnosisDir string
 }
 
 // Run bootstraps the cluster rendered into opts.Dir. It waits for the API, applies the namespaces,
@@ -102,7 +106,7 @@ type run struct {
 // run against a cluster already bootstrapped with the same manifests does nothing and says so;
 // any other run converges from wherever an earlier one stopped.
 func Run(ctx context.Context, opts Options) (*Report, error) {
-	r := &run{start: time.Now(), progress: opts.Progress, from: opts.From}
+	r := &run{start: time.Now(), progress: opts.Progress, from: opts.From, dir: opts.Dir, diagnosisDir: opts.DiagnosisDir}
 	if r.progress == nil {
 		r.progress = func(Event) {}
 	}
@@ -187,6 +191,9 @@ func (r *run) runStage(ctx context.Context, st Stage, timeouts map[Stage]time.Du
 		}
 		rec.Result, rec.Detail = ResultFailed, err.Error()
 		r.emit(Event{Stage: st, Result: ResultFailed, Detail: err.Error()})
+		if st == StageTeardown || st == StageVerify {
+			return fmt.Errorf("bootstrap stage %s: %w (resume with --from %s)", st, err, st)
+		}
 		return fmt.Errorf("bootstrap stage %s: %w (nothing was torn down; resume with --from %s)", st, err, st)
 	}
 	rec.Result = ResultDone
@@ -244,6 +251,11 @@ func (r *run) finish(err error) (*Report, error) {
 		if werr != nil && err == nil {
 			err = fmt.Errorf("the cluster is bootstrapped, but its record was not written: %w", werr)
 		}
+	}
+	// A run the caller interrupted did not fail; one that ran out of time or met an error did.
+	if err != nil && !errors.Is(r.life.Err(), context.Canceled) {
+		bundle, cause := r.diagnose(context.Background(), r.dir, err)
+		err = diagnosed(err, bundle, cause)
 	}
 	r.report.Stages = append([]StageRecord(nil), r.record.Stages...)
 	return r.report, err

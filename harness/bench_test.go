@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -93,9 +92,7 @@ func BenchmarkPivot(b *testing.B) {
 		name string
 		edit func(string) string
 	}{
-		{"static", func(s string) string {
-			return strings.Replace(selfHosted(1)(s), `control_plane      = "self-hosted"`, `control_plane      = "static"`, 1)
-		}},
+		{"static", staticOf(selfHosted(1))},
 		{"self-hosted", selfHosted(1)},
 	} {
 		b.Run(mode.name, func(b *testing.B) {

@@ -2,12 +2,15 @@ package harness_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,17 +37,53 @@ func selfHosted(controllers int) func(string) string {
 	}
 }
 
-// TestPivotSelfHosted boots self-hosted clusters, whose first controller's kubelet starts the
-// bootstrap control plane from static pods, writes an object through the bootstrap API, and runs
-// the pivot: the self-hosted control plane is created through the bootstrap API and waited for,
-// the bootstrap one removed by the host agent, and a client calling the API through the endpoint
-// all along sees no failed request. One controller is the hard case: its bootstrap and
-// self-hosted apiservers share one address and port, and nothing else serves the API.
-func TestPivotSelfHosted(t *testing.T) {
+// TestPivot boots self-hosted clusters, whose first controller's kubelet starts the bootstrap
+// control plane from static pods, writes an object through the bootstrap API, and runs the pivot:
+// the self-hosted control plane is created through the bootstrap API and waited for, the
+// bootstrap one removed by the host agent, and a client calling the API through the endpoint all
+// along sees no failed request. One controller is the hard case: its bootstrap and self-hosted
+// apiservers share one address and port, and nothing else serves the API. A static cluster of one
+// controller goes through the same pivot minus the teardown (TestCluster runs it on three).
+func TestPivot(t *testing.T) {
 	for _, controllers := range []int{1, 3} {
-		t.Run(fmt.Sprintf("%d-controllers", controllers), func(t *testing.T) {
+		t.Run(fmt.Sprintf("self-hosted-%d", controllers), func(t *testing.T) {
 			testPivotSelfHosted(t, controllers)
 		})
+	}
+	t.Run("static-1", func(t *testing.T) {
+		c, client := bootOnly(t, staticOf(selfHosted(1)))
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+		defer cancel()
+		report := pivot(t, c, ctx)
+		if report.Mode != bootstrap.ModeStatic || report.Handover.Failed != 0 || report.ControlPlaneReady.IsZero() {
+			t.Errorf("static pivot: mode %q, control plane Ready at %v, hand-over %s", report.Mode, report.ControlPlaneReady, report.Handover)
+		}
+		var stages []string
+		for _, s := range report.Stages {
+			stages = append(stages, string(s.Stage)+" "+s.Result)
+		}
+		if got, want := strings.Join(stages, ", "), "wait-for-api done, namespaces done, crds done, manifests done, control-plane done, verify done"; got != want {
+			t.Errorf("static stages: %s, want %s", got, want)
+		}
+		pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "tier=control-plane"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if !harness.PodReady(&p) {
+				t.Errorf("control-plane pod %s is not Ready after the pivot", p.Name)
+			}
+		}
+		if len(pods.Items) != 3 {
+			t.Errorf("%d control-plane pods, want 3", len(pods.Items))
+		}
+	})
+}
+
+// staticOf turns an edit that makes a self-hosted spec into one that makes a static spec.
+func staticOf(edit func(string) string) func(string) string {
+	return func(s string) string {
+		return strings.Replace(edit(s), `control_plane      = "self-hosted"`, `control_plane      = "static"`, 1)
 	}
 }
 
@@ -93,18 +132,54 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		}
 	}
 	if controllers == 3 {
-		// Interrupted while it waits for the control plane, the pivot converges when run again.
-		ictx, stop := context.WithCancel(waitCtx)
-		_, err := bootstrap.Run(ictx, bootstrap.Options{Dir: c.Dir, Progress: func(e bootstrap.Event) {
-			if e.Stage == bootstrap.StageControlPlane && e.Result == bootstrap.ResultStarted {
-				stop()
+		// Interrupted at the start of every stage (cancelled in process), and once killed with
+		// SIGKILL as a process, the pivot converges when run again. A client of the test's own
+		// calls the API through the endpoint all the while: the hand-over happens in one of the
+		// interrupted runs.
+		probeCtx, stopProbe := context.WithCancel(waitCtx)
+		probe := make(chan [2]int, 1)
+		go func() {
+			requests, failed := 0, 0
+			for probeCtx.Err() == nil {
+				_, err := client.CoreV1().Namespaces().Get(probeCtx, "kube-system", metav1.GetOptions{})
+				if probeCtx.Err() != nil {
+					break
+				}
+				requests++
+				if err != nil {
+					failed++
+					t.Logf("probe: %v", err)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
-		}})
-		stop()
-		if err == nil {
-			t.Fatal("the interrupted pivot did not fail")
+			probe <- [2]int{requests, failed}
+		}()
+		defer func() {
+			stopProbe()
+			got := <-probe
+			t.Logf("the test's own client: %d requests through the endpoint, %d failed", got[0], got[1])
+			if got[1] != 0 || got[0] < 10 {
+				t.Errorf("the test's own client: %d of %d requests failed during the interrupted pivots", got[1], got[0])
+			}
+		}()
+		for _, st := range []bootstrap.Stage{bootstrap.StageNamespaces, bootstrap.StageCRDs, bootstrap.StageManifests,
+			bootstrap.StageControlPlane, bootstrap.StageTeardown, bootstrap.StageVerify} {
+			ictx, stop := context.WithCancel(waitCtx)
+			_, err := bootstrap.Run(ictx, bootstrap.Options{Dir: c.Dir, Progress: func(e bootstrap.Event) {
+				// The teardown is interrupted once its request to the agent is out.
+				if e.Stage == st && e.Result == bootstrap.ResultStarted && (st != bootstrap.StageTeardown || e.Object != "") {
+					stop()
+				}
+			}})
+			stop()
+			if err == nil {
+				t.Fatalf("the pivot interrupted at %s did not fail", st)
+			}
+			t.Logf("interrupted at %s: %v", st, err)
+			if st == bootstrap.StageManifests {
+				killPivotDuring(t, c, waitCtx, string(bootstrap.StageControlPlane))
+			}
 		}
-		t.Logf("interrupted: %v", err)
 	}
 
 	report := pivot(t, c, waitCtx)
@@ -129,6 +204,38 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 			t.Error("a second pivot did not find the cluster bootstrapped")
 		}
 	})
+}
+
+// killPivotDuring runs `liftoff bootstrap` and kills it with SIGKILL once it reports stage started.
+func killPivotDuring(t *testing.T, c *harness.Cluster, ctx context.Context, stage string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "liftoff")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/liftoff-k8s/liftoff/cmd/liftoff").CombinedOutput(); err != nil {
+		t.Fatalf("building liftoff: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "bootstrap", "--dir", c.Dir, "--output", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(stdout)
+	for {
+		var e bootstrap.Event
+		if err := dec.Decode(&e); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("liftoff bootstrap ended before stage %s started: %v", stage, err)
+		}
+		if string(e.Stage) == stage && e.Result == bootstrap.ResultStarted {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	err = cmd.Wait()
+	t.Logf("liftoff bootstrap killed during %s: %v", stage, err)
 }
 
 // brokenCopy copies the output directory dir with the image of a self-hosted component's
