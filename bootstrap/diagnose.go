@@ -157,7 +157,7 @@ func diagnosed(err error, bundle, cause string) error {
 func (e *diagnosedError) Error() string {
 	where := "diagnosis written to " + e.bundle
 	if e.bundle == "" {
-		where = "no diagnosis was written (see the warning before)"
+		where = "no diagnosis was written (see the diagnosis warning among the events)"
 	}
 	return fmt.Sprintf("%s\nlikely cause: %s\n%s", e.err, indent(e.cause, "    "), where)
 }
@@ -224,7 +224,7 @@ func (r *run) gatherFromAPI(ctx context.Context, ev *evidence) {
 		ev.answered = err == nil || errors.As(err, &status)
 	}
 	if !ev.answered {
-		notAsked := fmt.Errorf("not gathered: the API at %s did not answer: %w", ev.api, ev.probeErr)
+		notAsked := fmt.Errorf("the API at %s did not answer: %w", ev.api, ev.probeErr)
 		ev.podsErr, ev.eventsErr, ev.nodesErr = notAsked, notAsked, notAsked
 		return
 	}
@@ -263,10 +263,10 @@ func (r *run) gatherFromAPI(ctx context.Context, ev *evidence) {
 
 	for _, p := range relevantPods(ev.pods, ev.runErr) {
 		statuses := map[string]corev1.ContainerStatus{}
-		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		for _, cs := range podContainerStatuses(&p) {
 			statuses[cs.Name] = cs
 		}
-		for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		for _, c := range podContainers(&p) {
 			ev.logs = append(ev.logs, containerLog{pod: p.Name, container: c.Name})
 			if statuses[c.Name].RestartCount > 0 {
 				ev.logs = append(ev.logs, containerLog{pod: p.Name, container: c.Name, previous: true})
@@ -441,6 +441,16 @@ func classify(ev evidence) string {
 	}
 	var missing *missingError
 	if errors.As(ev.runErr, &missing) && len(missing.missing) > 0 {
+		// A Node that is not there or not Ready explains every pod missing on it.
+		var nodes []string
+		for _, m := range missing.missing {
+			if strings.HasPrefix(m, "Node ") {
+				nodes = append(nodes, m)
+			}
+		}
+		if len(nodes) > 0 {
+			return strings.Join(nodes, "; ")
+		}
 		return strings.Join(missing.missing, "; ")
 	}
 	if ev.detail != "" {
@@ -704,8 +714,12 @@ func podContainerStatuses(p *corev1.Pod) []corev1.ContainerStatus {
 	return append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
 }
 
+func podContainers(p *corev1.Pod) []corev1.Container {
+	return append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
+}
+
 func specImage(p *corev1.Pod, container string) string {
-	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+	for _, c := range podContainers(p) {
 		if c.Name == container {
 			return c.Image
 		}
@@ -787,7 +801,11 @@ func bundleFiles(ev evidence, cause string, rec *Record, p plan, now time.Time) 
 	put("events.txt", eventsText(ev.events), ev.eventsErr)
 	put("nodes.txt", nodesText(ev.nodes), ev.nodesErr)
 	for _, l := range ev.logs {
-		put(l.file(), []byte(l.text), l.err)
+		text := l.text
+		if text == "" && l.err == nil {
+			text = "(empty: the container has not run yet, or wrote nothing)\n"
+		}
+		put(l.file(), []byte(text), l.err)
 	}
 	files["etcd.txt"] = etcdText(ev.etcd)
 	stages, err := json.MarshalIndent(rec, "", "  ")
@@ -881,7 +899,8 @@ func eventsText(events []corev1.Event) []byte {
 	var b bytes.Buffer
 	for _, e := range events {
 		obj := e.InvolvedObject.Kind + " " + e.InvolvedObject.Name
-		fmt.Fprintf(&b, "%s %s %s %s: %s", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason, obj, strings.TrimSpace(e.Message))
+		msg := strings.Join(strings.Fields(e.Message), " ")
+		fmt.Fprintf(&b, "%s %s %s %s: %s", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason, obj, msg)
 		if e.Count > 1 {
 			fmt.Fprintf(&b, " (x%d)", e.Count)
 		}
