@@ -51,7 +51,7 @@ type Options struct {
 	From Stage
 	// Progress receives every event; nil discards them.
 	Progress Progress
-	// DiagnosisDir is where a failed run writes its diagnosis; DIR/diagnosis when empty.
+	// DiagnosisDir is where a failed run writes its diagnosis; DiagnosisDir(Dir) when empty.
 	DiagnosisDir string
 }
 

@@ -35,9 +35,10 @@ import (
 // A failed run is diagnosed: the evidence it left behind is gathered, the likeliest cause is named
 // in words the user can act on, and both are written into a bundle directory to read or to share.
 
-// DiagnosisDirName is the directory under the output directory where failed runs write their
-// diagnoses when Options.DiagnosisDir is empty, one directory per run named by its UTC time.
-const DiagnosisDirName = "diagnosis"
+// DiagnosisDir is where failed runs write their diagnoses when Options.DiagnosisDir is empty, one
+// directory per run named by its UTC time: beside the output directory DIR, as DIR.diagnosis,
+// because a render replaces DIR whole and refuses to drop files it did not write.
+func DiagnosisDir(dir string) string { return filepath.Clean(dir) + ".diagnosis" }
 
 // ResultWritten reports where a failed run's diagnosis was written.
 const ResultWritten = "written"
@@ -165,7 +166,7 @@ func (e *diagnosedError) Error() string {
 func (e *diagnosedError) Unwrap() error { return e.err }
 
 // diagnose gathers what a failed run left behind, names the likeliest cause, and writes both into a
-// new bundle directory: under r.diagnosisDir, or DIR/diagnosis, where dir is the output directory,
+// new bundle directory: under r.diagnosisDir, or DiagnosisDir(dir), where dir is the output directory,
 // whose PKI reaches etcd. Nothing it gathers fails it: a part that cannot be gathered becomes a
 // file saying why. It returns the bundle's path, empty when the bundle could not be written.
 func (r *run) diagnose(ctx context.Context, dir string, runErr error) (bundle string, cause string) {
@@ -176,7 +177,7 @@ func (r *run) diagnose(ctx context.Context, dir string, runErr error) (bundle st
 	cause = classify(ev)
 	root := r.diagnosisDir
 	if root == "" {
-		root = filepath.Join(dir, DiagnosisDirName)
+		root = DiagnosisDir(dir)
 	}
 	files := bundleFiles(ev, cause, r.record, r.plan, now)
 	bundle, err := writeBundle(root, now, files, r.redactor(dir))

@@ -393,7 +393,7 @@ func TestRunDiagnosesFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "stage control-plane did not finish within 5s") {
 		t.Errorf("error %q lost the stage's own error", err)
 	}
-	bundle := bundleOf(t, err, filepath.Join(dir, DiagnosisDirName))
+	bundle := bundleOf(t, err, DiagnosisDir(dir))
 	if diagnosisEvent == nil || diagnosisEvent.Result != ResultWritten || diagnosisEvent.Detail != bundle {
 		t.Errorf("diagnosis event %+v; want result %s naming %s", diagnosisEvent, ResultWritten, bundle)
 	}
@@ -467,7 +467,7 @@ func TestRunDiagnosesUnreachableAPI(t *testing.T) {
 	if !strings.Contains(files["summary.txt"], "not gathered:\n    events.txt: the API at") {
 		t.Errorf("summary.txt does not list what was not gathered:\n%s", files["summary.txt"])
 	}
-	if _, err := os.Stat(filepath.Join(dir, DiagnosisDirName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(DiagnosisDir(dir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a diagnosis went into the output directory although DiagnosisDir is set: %v", err)
 	}
 }
@@ -483,7 +483,7 @@ func TestRunInterruptedIsNotDiagnosed(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "likely cause") {
 		t.Errorf("interrupted run: %v; want an error without a diagnosis", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, DiagnosisDirName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(DiagnosisDir(dir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an interrupted run wrote a diagnosis: %v", err)
 	}
 }

@@ -120,6 +120,16 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 			t.Fatalf("pivot with a scheduler that cannot start: %v; want an error naming the stage, the pod and its image", err)
 		}
 		t.Logf("the failed pivot said: %v", err)
+		// It names the likeliest cause and leaves a diagnosis beside the output directory.
+		if !strings.Contains(err.Error(), "likely cause:") || !strings.Contains(err.Error(), "diagnosis written to "+bootstrap.DiagnosisDir(broken)) {
+			t.Errorf("the failed pivot's error names no cause or diagnosis: %v", err)
+		}
+		bundles, _ := filepath.Glob(filepath.Join(bootstrap.DiagnosisDir(broken), "*", "pods.txt"))
+		if len(bundles) != 1 {
+			t.Errorf("diagnosis bundles: %v", bundles)
+		} else if pods, _ := os.ReadFile(bundles[0]); !strings.Contains(string(pods), "kube-scheduler-") {
+			t.Errorf("the diagnosis's pods.txt does not list the scheduler:\n%s", pods)
+		}
 		pods, _ := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
 		bootstrapPods := 0
 		for _, p := range pods.Items {

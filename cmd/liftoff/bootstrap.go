@@ -31,7 +31,11 @@ calling it all along is measured and reported ("handover"). Nothing is removed w
 Stages: wait-for-api, namespaces, crds, manifests, control-plane, teardown (self-hosted only),
 verify. Each has its own deadline and is recorded in the ConfigMap kube-system/liftoff-bootstrap
 (stage, start, end, result, detail). A failed stage names what was missing and why (pods not Ready
-with their conditions, restarts and last exit; Nodes NotReady). While waiting, a line is printed
+with their conditions, restarts and last exit; Nodes NotReady), says the likeliest cause (API
+endpoint unreachable, certificate SAN mismatch, etcd without quorum, image not pullable, a pod
+crash-looping with its last log lines) and writes a diagnosis (pods, events, Nodes, the last log
+lines of the control plane, etcd's members, the stage records) to DIR.diagnosis/TIME, whose path
+it prints. While waiting, a line is printed
 whenever the state changes and at least every 10 s. Every stage can be run again: after an
 interruption, run bootstrap again (or resume with --from); on a cluster already bootstrapped with
 the same manifests it does nothing and says so.`,
