@@ -66,6 +66,7 @@ const (
 	ResultDone       = "done"
 	ResultSkipped    = "skipped"
 	ResultMeasured   = "measured"
+	ResultReleased   = "released"
 )
 
 // Event is one step of progress: which stage, which object (if any) and what happened to it.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/hostagent"
 )
@@ -90,10 +92,18 @@ func (r *run) verify(ctx context.Context) error {
 		since = time.Now()
 	}
 	holders := map[string]string{}
+	released := map[string]bool{}
 	err := r.waitUntil(ctx, StageVerify, "leader leases renewed by live control-plane pods", func() (bool, []string) {
 		var missing []string
 		for _, name := range leaderLeases {
 			u := r.cluster.lastLeaseUpdate(name)
+			if !u.seen.After(since) && !r.goneAt.IsZero() && time.Since(r.goneAt) > deadHolderAfter && !released[name] {
+				// Not renewed since the bootstrap pods were stopped: its holder was one of them
+				// (kube-controller-manager does not release its lease when it stops). Release it
+				// for the self-hosted candidates rather than wait out its duration.
+				released[name] = true
+				r.releaseLease(ctx, name, u)
+			}
 			if !u.seen.After(since) {
 				missing = append(missing, fmt.Sprintf("Lease kube-system/%s has not been renewed since %s (held by %q)", name, since.Format(time.RFC3339), u.holder))
 				continue
@@ -114,6 +124,21 @@ func (r *run) verify(ctx context.Context) error {
 		r.emit(Event{Stage: StageVerify, Object: "Lease kube-system/" + name, Result: ResultReady, Detail: "held by " + holders[name]})
 	}
 	return nil
+}
+
+// deadHolderAfter is how long a leader lease may go unrenewed before its holder counts as gone: a
+// live leader renews every two seconds (the components' retry period), so twice that and a second.
+const deadHolderAfter = 5 * time.Second
+
+// releaseLease deletes a leader lease whose holder is gone, only if it is still the version last seen.
+func (r *run) releaseLease(ctx context.Context, name string, u leaseUpdate) {
+	rv := u.resourceVersion
+	err := r.client.CoordinationV1().Leases(metav1.NamespaceSystem).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	detail := fmt.Sprintf("held by %q, not renewed since the bootstrap control plane stopped: released for the self-hosted pods", u.holder)
+	if err != nil {
+		detail = fmt.Sprintf("held by %q, not renewed since the bootstrap control plane stopped; releasing it failed (%v): waiting for it to expire", u.holder, err)
+	}
+	r.emit(Event{Stage: StageVerify, Object: "Lease kube-system/" + name, Result: ResultReleased, Detail: detail})
 }
 
 // holderPod names the Ready pod of component on the node of a lease holder ("node_uuid").

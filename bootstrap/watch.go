@@ -41,8 +41,9 @@ type cluster struct {
 }
 
 type leaseUpdate struct {
-	seen   time.Time
-	holder string
+	seen            time.Time
+	holder          string
+	resourceVersion string
 }
 
 // identityLabel marks kube-apiserver's identity leases; hostLabel names their host.
@@ -131,7 +132,7 @@ func (c *cluster) leaseSeen(l *coordinationv1.Lease) {
 		}
 		return
 	}
-	c.leaseUpdates[l.Name] = leaseUpdate{seen: now, holder: holder}
+	c.leaseUpdates[l.Name] = leaseUpdate{seen: now, holder: holder, resourceVersion: l.ResourceVersion}
 }
 
 // identityHoldersSince counts the apiservers on host that renewed their identity lease after t.
