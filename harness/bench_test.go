@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,8 +122,14 @@ func BenchmarkPivot(b *testing.B) {
 				bound += lb.Seconds()
 				failed += float64(report.Handover.Failed)
 				requests += float64(report.Handover.Requests)
-				b.Logf("%s pivot %d: %s, lower bound %s, overhead %s; hand-over: %s", mode.name, i+1,
-					w.Round(100*time.Millisecond), lb.Round(time.Second), (w - lb).Round(100*time.Millisecond), report.Handover)
+				var stages []string
+				for _, s := range report.Stages {
+					if s.End != nil {
+						stages = append(stages, fmt.Sprintf("%s %.1fs", s.Stage, s.End.Sub(s.Start).Seconds()))
+					}
+				}
+				b.Logf("%s pivot %d: %s, lower bound %s, overhead %s; stages: %s; hand-over: %s", mode.name, i+1,
+					w.Round(100*time.Millisecond), lb.Round(time.Second), (w - lb).Round(100*time.Millisecond), strings.Join(stages, ", "), report.Handover)
 			}
 			n := float64(b.N)
 			b.ReportMetric(wall/n, "s-pivot")
