@@ -150,7 +150,7 @@ func TestDocsAreCurrent(t *testing.T) {
 // TestDocsExamplesPlan plans every example the docs show with the built provider, so an example
 // that no longer fits the schema, or that the spec refuses, fails here rather than for a reader.
 func TestDocsExamplesPlan(t *testing.T) {
-	for _, dir := range []string{"provider", "resources/liftoff_cluster", "data-sources/liftoff_butane"} {
+	for _, dir := range []string{"provider", "resources/liftoff_cluster", "resources/liftoff_bootstrap", "data-sources/liftoff_butane"} {
 		t.Run(dir, func(t *testing.T) {
 			work := t.TempDir()
 			files := readTree(t, filepath.Join("docs", "examples", filepath.FromSlash(dir)))

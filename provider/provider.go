@@ -38,7 +38,8 @@ func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp 
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "Renders Kubernetes clusters for Flatcar Container Linux and Fedora CoreOS: PKI, kubeconfigs " +
-			"and one Ignition config per machine, from the same spec as the liftoff CLI. The provider has no settings.",
+			"and one Ignition config per machine, from the same spec as the liftoff CLI, and bootstraps them once " +
+			"their machines are booted. The provider has no settings.",
 	}
 }
 
@@ -46,10 +47,11 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 func (p *Provider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {
 }
 
-// Resources lists liftoff_cluster.
+// Resources lists liftoff_cluster and liftoff_bootstrap.
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		func() resource.Resource { return &clusterResource{now: p.now} },
+		func() resource.Resource { return &bootstrapResource{} },
 	}
 }
 

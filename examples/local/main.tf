@@ -26,6 +26,26 @@ resource "liftoff_cluster" "local" {
   output_dir = "${path.module}/out"
 }
 
+variable "bootstrap" {
+  description = "Bootstrap the cluster once its machines are booted from out/ and its API answers at https://127.0.0.11:6443."
+  type        = bool
+  default     = false
+}
+
+# Applies the rendered manifests and waits for the control plane, as `liftoff bootstrap --dir out`
+# does. The machines of this example do not exist, so it is off unless asked for.
+resource "liftoff_bootstrap" "local" {
+  count = var.bootstrap ? 1 : 0
+
+  # Referring to output_dir makes bootstrap wait until the render is written.
+  dir = liftoff_cluster.local.output_dir
+  # A re-render that changes a manifest bootstraps again; the plan names the files.
+  manifests = {
+    for a in jsondecode(liftoff_cluster.local.asset_index).assets : a.path => a.sha256
+    if startswith(a.path, "manifests/")
+  }
+}
+
 output "kubeconfig" {
   description = "A cluster-admin kubeconfig."
   value       = liftoff_cluster.local.admin_kubeconfig
@@ -46,4 +66,9 @@ output "ca_certificate" {
 output "certificates" {
   description = "Every certificate with its expiry."
   value       = { for c in liftoff_cluster.local.certificates : c.path => c.not_after }
+}
+
+output "bootstrap" {
+  description = "The cluster's bootstrap stages, when bootstrapped."
+  value       = [for b in liftoff_bootstrap.local : { for s in b.stages : s.stage => s.result }]
 }
