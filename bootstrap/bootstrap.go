@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/discovery/cached/memory"
@@ -31,6 +32,7 @@ var DefaultStageTimeouts = map[Stage]time.Duration{
 	StageManifests:    5 * time.Minute,
 	StageControlPlane: 10 * time.Minute,
 	StageTeardown:     3 * time.Minute,
+	StageEtcd:         3 * time.Minute,
 	StageVerify:       2 * time.Minute,
 }
 
@@ -128,8 +130,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if _, err := ParseStage(string(opts.From)); err != nil {
 			return nil, err
 		}
-		if opts.From == StageTeardown && r.plan.mode != ModeSelfHosted {
-			return nil, fmt.Errorf("a %s cluster has no %s stage", r.plan.mode, StageTeardown)
+		if !slices.Contains(stages, opts.From) {
+			return nil, fmt.Errorf("this cluster's bootstrap has no %s stage; its stages are %v", opts.From, stages)
 		}
 		for stages[0] != opts.From {
 			r.emit(Event{Stage: stages[0], Result: ResultSkipped, Detail: "resuming from " + string(opts.From)})
@@ -191,7 +193,7 @@ func (r *run) runStage(ctx context.Context, st Stage, timeouts map[Stage]time.Du
 		}
 		rec.Result, rec.Detail = ResultFailed, err.Error()
 		r.emit(Event{Stage: st, Result: ResultFailed, Detail: err.Error()})
-		if st == StageTeardown || st == StageVerify {
+		if st == StageTeardown || st == StageEtcd || st == StageVerify {
 			return fmt.Errorf("bootstrap stage %s: %w (resume with --from %s)", st, err, st)
 		}
 		return fmt.Errorf("bootstrap stage %s: %w (nothing was torn down; resume with --from %s)", st, err, st)
@@ -216,7 +218,7 @@ func (r *run) resume(ctx context.Context) error {
 	if prev == nil {
 		return nil
 	}
-	r.record.Teardown = prev.Teardown
+	r.record.Teardown, r.record.TeardownSuccessor = prev.Teardown, prev.TeardownSuccessor
 	if prev.Status == StatusComplete && prev.Manifests == r.plan.manifests && r.from == "" {
 		r.report.AlreadyBootstrapped = true
 		*r.record = *prev
@@ -357,6 +359,8 @@ func (r *run) stage(ctx context.Context, st Stage) error {
 		return r.waitForControlPlane(ctx)
 	case StageTeardown:
 		return r.teardown(ctx)
+	case StageEtcd:
+		return r.transitionEtcd(ctx)
 	case StageVerify:
 		return r.verify(ctx)
 	}

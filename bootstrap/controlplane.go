@@ -117,7 +117,12 @@ func (r *run) daemonSetMissing(name string, ready func(time.Time)) []string {
 	}
 	pods := r.workloadPods(name)
 	var missing []string
-	for _, node := range r.plan.controllers {
+	nodes := r.plan.controllers
+	if name == generator.HostAgent && r.plan.bootstrapMachine != "" && len(r.bootstrapMirrorPods()) > 0 {
+		// The agent on the bootstrap machine removes the bootstrap control plane there.
+		nodes = append(append([]string{}, nodes...), r.plan.bootstrapMachine)
+	}
+	for _, node := range nodes {
 		var onNode []*corev1.Pod
 		found := false
 		for _, p := range pods {

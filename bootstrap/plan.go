@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // Mode names a cluster's control-plane mode in records and reports.
@@ -30,7 +31,10 @@ type plan struct {
 	// (pod names, without the node suffix of their mirror pods).
 	bootstrapNode string
 	bootstrapPods []string
-	manifests     string
+	// bootstrapMachine is the separate bootstrap machine, whose temporary etcd member the
+	// controllers' take over from; "" when the first controller runs the bootstrap control plane.
+	bootstrapMachine string
+	manifests        string
 }
 
 func newPlan(assets *generator.Assets) plan {
@@ -38,8 +42,10 @@ func newPlan(assets *generator.Assets) plan {
 	h := sha256.New()
 	for _, a := range assets.Files {
 		switch {
-		case a.Kind == generator.KindIgnition && a.Role == "controller":
+		case a.Kind == generator.KindIgnition && a.Role == spec.RoleController:
 			p.controllers = append(p.controllers, a.Node)
+		case a.Kind == generator.KindIgnition && a.Role == spec.RoleBootstrap:
+			p.bootstrapMachine = a.Node
 		case path.Dir(a.Path) == generator.OutBootstrapDir && a.Kind == generator.KindStaticPod:
 			p.mode = ModeSelfHosted
 			p.bootstrapNode = a.Node
@@ -60,7 +66,7 @@ func newPlan(assets *generator.Assets) plan {
 func (p plan) stages() []Stage {
 	var out []Stage
 	for _, st := range Stages() {
-		if st == StageTeardown && p.mode != ModeSelfHosted {
+		if st == StageTeardown && p.mode != ModeSelfHosted || st == StageEtcd && p.bootstrapMachine == "" {
 			continue
 		}
 		out = append(out, st)

@@ -43,8 +43,10 @@ type Record struct {
 	Stages    []StageRecord `json:"stages"`
 	// Handover is what a client calling the API through the endpoint saw during the run.
 	Handover *HandoverStats `json:"handover,omitempty"`
-	// Teardown is the pending or last request to the host agents (hostagent.KeyTeardown).
-	Teardown string `json:"teardown,omitempty"`
+	// Teardown is the pending or last request to the host agents (hostagent.KeyTeardown);
+	// TeardownSuccessor the node whose agent must see a successor apiserver first.
+	Teardown          string `json:"teardown,omitempty"`
+	TeardownSuccessor string `json:"teardownSuccessor,omitempty"`
 }
 
 // Keys of the record's ConfigMap. The host agents write their own keys beside these.
@@ -69,7 +71,8 @@ func ReadRecord(ctx context.Context, client kubernetes.Interface) (*Record, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &Record{Mode: Mode(cm.Data[keyMode]), Status: cm.Data[keyStatus], Manifests: cm.Data[keyManifests], Teardown: cm.Data[hostagent.KeyTeardown]}
+	r := &Record{Mode: Mode(cm.Data[keyMode]), Status: cm.Data[keyStatus], Manifests: cm.Data[keyManifests], Teardown: cm.Data[hostagent.KeyTeardown],
+		TeardownSuccessor: cm.Data[hostagent.KeyTeardownSuccessor]}
 	if t, err := time.Parse(time.RFC3339Nano, cm.Data[keyCompleted]); err == nil {
 		r.Completed = &t
 	}
@@ -97,6 +100,9 @@ func writeRecord(ctx context.Context, client kubernetes.Interface, r *Record) er
 	// Every key this manager set before is set again: server-side apply removes the ones it leaves out.
 	if r.Teardown != "" {
 		data[hostagent.KeyTeardown] = r.Teardown
+	}
+	if r.TeardownSuccessor != "" {
+		data[hostagent.KeyTeardownSuccessor] = r.TeardownSuccessor
 	}
 	if r.Completed != nil {
 		data[keyCompleted] = r.Completed.UTC().Format(time.RFC3339Nano)

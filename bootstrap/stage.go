@@ -30,6 +30,10 @@ const (
 	// StageTeardown has the host agents remove the bootstrap control plane and waits until it is
 	// gone (step 4). It runs only after every earlier stage succeeded.
 	StageTeardown Stage = "teardown"
+	// StageEtcd removes the bootstrap machine's temporary etcd member once the controllers'
+	// members are healthy with quorum without it (step 3). Only a pivot from a bootstrap machine
+	// has it.
+	StageEtcd Stage = "etcd"
 	// StageVerify proves the result through the final endpoint: the API answers and the leader
 	// leases are held by live control-plane pods, not by the bootstrap ones.
 	StageVerify Stage = "verify"
@@ -37,7 +41,7 @@ const (
 
 // Stages lists every stage in the order Run runs them.
 func Stages() []Stage {
-	return []Stage{StageWaitAPI, StageNamespaces, StageCRDs, StageManifests, StageControlPlane, StageTeardown, StageVerify}
+	return []Stage{StageWaitAPI, StageNamespaces, StageCRDs, StageManifests, StageControlPlane, StageTeardown, StageEtcd, StageVerify}
 }
 
 // ParseStage returns the stage named s.
@@ -67,6 +71,7 @@ const (
 	ResultSkipped    = "skipped"
 	ResultMeasured   = "measured"
 	ResultReleased   = "released"
+	ResultRemoved    = "removed"
 )
 
 // Event is one step of progress: which stage, which object (if any) and what happened to it.

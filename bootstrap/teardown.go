@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,10 @@ func (r *run) teardown(ctx context.Context) error {
 		return nil
 	}
 	r.record.Teardown = strconv.FormatInt(time.Now().UnixNano(), 36)
+	if slices.Contains(r.plan.controllers, node) {
+		// Its bootstrap apiserver shares its port with the self-hosted one on that controller.
+		r.record.TeardownSuccessor = node
+	}
 	if err := r.saveRecord(ctx); err != nil {
 		return fmt.Errorf("asking the host agent on %s to remove the bootstrap control plane: %w", node, err)
 	}

@@ -216,7 +216,7 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 	p.Admin = must(k.leaf("admin", p.CA, client(UserAdmin, UserAdminGroup)))
 	p.ControllerManager = must(k.leaf("controller-manager", p.CA, client(UserControllerManager)))
 	p.Scheduler = must(k.leaf("scheduler", p.CA, client(UserScheduler)))
-	for _, m := range d.Controllers {
+	for _, m := range d.EtcdMembers() {
 		names := []string{}
 		if m.Domain != "" {
 			names = append(names, m.Domain)
@@ -269,7 +269,7 @@ func apiServerTemplate(d *Cluster) pki.Template {
 		t.DNSNames = append(t.DNSNames, s)
 	}
 	addName(d.APIServerHost)
-	for _, m := range d.Controllers {
+	for _, m := range d.EtcdMembers() {
 		addName(m.IP)
 		addName(m.Domain)
 	}

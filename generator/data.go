@@ -35,7 +35,13 @@ type Cluster struct {
 	// EtcdServers is the apiserver's --etcd-servers value; EtcdInitialCluster is etcd's --initial-cluster.
 	EtcdServers        string
 	EtcdInitialCluster string
+	// BootstrapEtcdServers is the bootstrap apiserver's --etcd-servers: with a bootstrap machine,
+	// its temporary member first, then the controllers'.
+	BootstrapEtcdServers string
 
+	// Bootstrap is the bootstrap machine, or nil: the bootstrap control plane then runs on the
+	// first controller.
+	Bootstrap   *Machine
 	Controllers []Machine
 	Workers     []Machine
 	// Pools are the worker pools, one Machine each with no address: its machines find theirs at boot.
@@ -65,7 +71,9 @@ type Machine struct {
 const (
 	LabelController = "node.kubernetes.io/controller"
 	LabelWorker     = "node.kubernetes.io/worker"
+	LabelBootstrap  = "node.kubernetes.io/bootstrap"
 	TaintController = "node-role.kubernetes.io/controller:NoSchedule"
+	TaintBootstrap  = "node-role.kubernetes.io/bootstrap:NoSchedule"
 )
 
 func newCluster(c *spec.Cluster) (*Cluster, error) {
@@ -96,7 +104,14 @@ func newCluster(c *spec.Cluster) (*Cluster, error) {
 		Images:            *c.Images,
 		Networking:        c.Networking,
 	}
-	var servers, initial []string
+	var servers, initial, bootstrapServers []string
+	if c.Bootstrap != nil {
+		m := d.machine(*c.Bootstrap, nil)
+		m.APIServerURL = fmt.Sprintf("https://%s:%d", m.IP, port)
+		d.Bootstrap = &m
+		bootstrapServers = append(bootstrapServers, fmt.Sprintf("https://%s:%d", m.IP, EtcdClientPort))
+		initial = append(initial, fmt.Sprintf("%s=https://%s:%d", m.Name, m.IP, EtcdPeerPort))
+	}
 	for _, n := range c.Controllers {
 		m := d.machine(n, c.ControllerDefaults)
 		m.APIServerURL = fmt.Sprintf("https://%s:%d", n.IP, port)
@@ -112,16 +127,41 @@ func newCluster(c *spec.Cluster) (*Cluster, error) {
 	}
 	d.EtcdServers = strings.Join(servers, ",")
 	d.EtcdInitialCluster = strings.Join(initial, ",")
+	d.BootstrapEtcdServers = strings.Join(append(bootstrapServers, servers...), ",")
 	return d, nil
+}
+
+// EtcdMembers are the machines that run etcd and an apiserver: the bootstrap machine (if any) and
+// the controllers.
+func (d *Cluster) EtcdMembers() []Machine {
+	if d.Bootstrap == nil {
+		return d.Controllers
+	}
+	return append([]Machine{*d.Bootstrap}, d.Controllers...)
+}
+
+// BootstrapHost is the machine the bootstrap control plane of a self-hosted cluster runs on.
+func (d *Cluster) BootstrapHost() Machine {
+	if d.Bootstrap != nil {
+		return *d.Bootstrap
+	}
+	return d.Controllers[0]
 }
 
 func (d *Cluster) machine(n spec.Node, role *spec.RoleDefaults) Machine {
 	m := Machine{Name: n.Name, Role: n.Role, IP: n.IP, MAC: n.MAC, Domain: n.Domain, APIServerURL: d.APIServerURL, Labels: map[string]string{}}
-	if n.Role == spec.RoleController {
+	switch n.Role {
+	case spec.RoleController:
 		m.Labels[LabelController] = "true"
 		m.Taints = append(m.Taints, TaintController)
-	} else {
+	case spec.RoleBootstrap:
+		m.Labels[LabelBootstrap] = "true"
+		m.Taints = append(m.Taints, TaintBootstrap)
+	default:
 		m.Labels[LabelWorker] = "true"
+	}
+	if role == nil {
+		role = &spec.RoleDefaults{}
 	}
 	for k, v := range role.Labels {
 		m.Labels[k] = v

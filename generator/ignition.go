@@ -147,6 +147,12 @@ var kubeletKernelSettings = []kernelSetting{
 
 var etcdMounts = []string{"/etc/etcd:/etc/etcd:ro", HostEtcdPKIDir + ":" + HostEtcdPKIDir + ":ro", HostEtcdDataDir + ":" + HostEtcdDataDir}
 
+// runsControlPlane reports whether machines of a role run etcd and an apiserver: controllers, and
+// the bootstrap machine until the pivot is done.
+func runsControlPlane(role string) bool {
+	return role == spec.RoleController || role == spec.RoleBootstrap
+}
+
 // machineRenderer renders Ignition configs. The part shared by a role is translated once per
 // render; only the small per-machine part is translated per machine.
 type machineRenderer struct {
@@ -183,7 +189,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	}
 	data := map[string]any{
 		"Variant": variant, "Version": version, "SSHKeys": c.SSHAuthorizedKeys,
-		"Controller": role == spec.RoleController, "Networking": c.Networking,
+		"Controller": runsControlPlane(role), "Networking": c.Networking,
 		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit, "CNIInstallUnit": cni.InstallUnit,
 		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
@@ -198,7 +204,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		r.pkiFile(CACert, 0o644),
 		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
 	}
-	if role == spec.RoleController {
+	if runsControlPlane(role) {
 		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts)
 		if err != nil {
 			return nil, err
@@ -252,7 +258,7 @@ func (r *machineRenderer) base(role string) (igntypes.Config, error) {
 		return igntypes.Config{}, fmt.Errorf("%s Butane template: %w", role, err)
 	}
 	snips := r.d.Spec.WorkerDefaults.Snippets
-	if role == spec.RoleController {
+	if runsControlPlane(role) {
 		snips = r.d.Spec.ControllerDefaults.Snippets
 	}
 	for _, s := range snips {
@@ -313,7 +319,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	// Machines' kubelet configurations differ only in their address: marshal once, then fill it in.
 	kc := strings.ReplaceAll(r.kubeletConfig, kubeletAddressMark, m.IP)
 	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o644, Text: kc}}
-	if m.Role != spec.RoleController {
+	if !runsControlPlane(m.Role) {
 		return files, nil
 	}
 	etcd, err := etcdConfig(r.d, m)
@@ -352,7 +358,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	switch {
 	case !r.d.SelfHosted:
 		pods, err = staticPods(r.d, m)
-	case m.Name == r.d.Controllers[0].Name:
+	case m.Name == r.d.BootstrapHost().Name:
 		pods, err = bootstrapControlPlane(r.d)
 	}
 	if err != nil {

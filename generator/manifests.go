@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/liftoff-k8s/liftoff/spec"
 	"github.com/liftoff-k8s/liftoff/templates"
 )
 
@@ -61,6 +62,7 @@ type manifestLayout struct {
 	ControllerManagerPort, SchedulerPort int
 
 	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
+	LabelBootstrap, BootstrapTaintKey, BootstrapTaintEffect                          string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
 	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
 }
@@ -68,6 +70,7 @@ type manifestLayout struct {
 var hostLayout = func() manifestLayout {
 	pki := func(name string) string { return path.Join(HostPKIDir, name) }
 	key, effect, _ := strings.Cut(TaintController, ":")
+	bkey, beffect, _ := strings.Cut(TaintBootstrap, ":")
 	return manifestLayout{
 		PKIDir: HostPKIDir, AuthnConfig: HostAuthnConfig,
 		ControllerManagerConf: HostControllerManagerConf, SchedulerConf: HostSchedulerConf,
@@ -84,6 +87,7 @@ var hostLayout = func() manifestLayout {
 		ControllerManagerPort: ControllerManagerPort, SchedulerPort: SchedulerPort,
 
 		LabelController: LabelController, ControllerTaintKey: key, ControllerTaintEffect: effect,
+		LabelBootstrap: LabelBootstrap, BootstrapTaintKey: bkey, BootstrapTaintEffect: beffect,
 		CheckpointAnnotation: CheckpointAnnotation,
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
 		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
@@ -101,6 +105,15 @@ type manifestData struct {
 	// Machine is the controller a static pod runs on. Self-hosted workloads have none: the
 	// scheduler places them and they learn their node's address from the downward API.
 	Machine *Machine
+}
+
+// EtcdServers is the apiserver's --etcd-servers: the bootstrap apiserver's includes the bootstrap
+// machine's temporary member; every other apiserver's only the controllers'.
+func (m manifestData) EtcdServers() string {
+	if m.PodName != "" && strings.HasPrefix(m.PodName, BootstrapPodPrefix) {
+		return m.BootstrapEtcdServers
+	}
+	return m.Cluster.EtcdServers
 }
 
 // Address is what a control-plane component advertises and binds to. A self-hosted pod template
@@ -213,7 +226,7 @@ func bootstrapControlPlane(d *Cluster) ([]Asset, error) {
 	if len(d.Controllers) == 0 {
 		return nil, fmt.Errorf("manifests: a self-hosted control plane needs a controller to start on")
 	}
-	first := d.Controllers[0]
+	first := d.BootstrapHost()
 	out := make([]Asset, 0, len(controlPlaneComponents))
 	for _, c := range controlPlaneComponents {
 		name := BootstrapPodPrefix + c
@@ -221,7 +234,7 @@ func bootstrapControlPlane(d *Cluster) ([]Asset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap pod %s: %w", c, err)
 		}
-		out = append(out, Asset{Path: path.Join(OutBootstrapDir, name+".yaml"), Kind: KindStaticPod, Node: first.Name, Role: "bootstrap", Mode: 0o644, Data: data})
+		out = append(out, Asset{Path: path.Join(OutBootstrapDir, name+".yaml"), Kind: KindStaticPod, Node: first.Name, Role: spec.RoleBootstrap, Mode: 0o644, Data: data})
 	}
 	return out, nil
 }

@@ -121,13 +121,20 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 	}
 	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, kubeletConfig: string(kc)}
 	// Role bases are shared; build them before the workers start.
-	for _, role := range []string{spec.RoleController, spec.RoleWorker} {
+	roles := []string{spec.RoleController, spec.RoleWorker}
+	var machines []Machine
+	if d.Bootstrap != nil {
+		roles = append(roles, spec.RoleBootstrap)
+		machines = append(machines, *d.Bootstrap)
+	}
+	for _, role := range roles {
 		if _, err := r.base(role); err != nil {
 			return nil, err
 		}
 	}
+	// In the order of the spec's Machines.
 	nodes := d.Spec.Machines()
-	machines := append(append([]Machine{}, d.Controllers...), d.Workers...)
+	machines = append(append(machines, d.Controllers...), d.Workers...)
 	out := make([]Asset, len(machines))
 	errs := make([]error, len(machines))
 	var wg sync.WaitGroup

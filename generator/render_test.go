@@ -454,3 +454,80 @@ func TestSelfHostedRender(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapMachineRender renders a self-hosted cluster with a separate bootstrap machine: it
+// runs the bootstrap control plane and a temporary etcd member of the same cluster as the
+// controllers' (so raft carries the data over), and nothing permanent depends on it.
+func TestBootstrapMachineRender(t *testing.T) {
+	src, _ := readFile("../examples/demo/cluster.hcl")
+	s := strings.Replace(src, `control_plane       = "static"`, `control_plane = "self-hosted"`, 1)
+	s = strings.Replace(s, `  controller "node1" {`, "  bootstrap \"boot\" {\n    ip  = \"10.0.0.5\"\n    mac = \"52:54:00:a1:9c:a0\"\n  }\n  controller \"node1\" {", 1)
+	res := render(t, parseSpec(t, s), nil, renderTime)
+	boot := res.Assets.Get("ignition/boot.ign")
+	if boot == nil || boot.Role != spec.RoleBootstrap || boot.Kind != KindIgnition {
+		t.Fatalf("bootstrap machine's Ignition: %+v", boot)
+	}
+	cfg, _, err := ign.Parse(boot.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	etcdUnit := false
+	for _, f := range cfg.Storage.Files {
+		if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
+			pods = append(pods, path.Base(f.Path))
+		}
+	}
+	for _, u := range cfg.Systemd.Units {
+		etcdUnit = etcdUnit || u.Name == "etcd.service"
+	}
+	if want := []string{"bootstrap-kube-apiserver.yaml", "bootstrap-kube-controller-manager.yaml", "bootstrap-kube-scheduler.yaml"}; !slices.Equal(pods, want) || !etcdUnit {
+		t.Errorf("the bootstrap machine gets static pods %v (want %v) and etcd.service %v", pods, want, etcdUnit)
+	}
+	for _, node := range []string{"node1", "node2", "node3"} {
+		cfg, _, err := ign.Parse(res.Assets.Get("ignition/" + node + ".ign").Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range cfg.Storage.Files {
+			if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
+				t.Errorf("controller %s gets static pod %s", node, f.Path)
+			}
+		}
+	}
+	if ips := certAt(t, res.Assets, "pki/etcd/boot/server.crt").IPAddresses; len(ips) != 1 || ips[0].String() != "10.0.0.5" {
+		t.Errorf("the temporary etcd member's certificate is for %v", ips)
+	}
+	found := false
+	for _, ip := range certAt(t, res.Assets, "pki/apiserver.crt").IPAddresses {
+		found = found || ip.String() == "10.0.0.5"
+	}
+	if !found {
+		t.Error("the apiserver certificate does not name the bootstrap machine, whose apiserver serves behind the endpoint")
+	}
+	bootstrapAPI := string(res.Assets.Get("bootstrap-manifests/bootstrap-kube-apiserver.yaml").Data)
+	if !strings.Contains(bootstrapAPI, "--etcd-servers=https://10.0.0.5:2379,https://10.0.0.11:2379") {
+		t.Errorf("the bootstrap apiserver does not use the temporary member first:\n%s", bootstrapAPI)
+	}
+	if strings.Contains(string(res.Assets.Get("manifests/10-kube-apiserver.yaml").Data), "10.0.0.5") {
+		t.Error("the self-hosted apiserver depends on the bootstrap machine")
+	}
+	// Every member starts in one cluster with the temporary one.
+	d, err := newCluster(parseSpec(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(d.EtcdInitialCluster, "boot=https://10.0.0.5:2380,node1=") || strings.Contains(d.EtcdServers, "10.0.0.5") {
+		t.Errorf("initial cluster %q, servers %q", d.EtcdInitialCluster, d.EtcdServers)
+	}
+
+	// Only a self-hosted cluster pivots from a bootstrap machine.
+	static := strings.Replace(s, `control_plane = "self-hosted"`, `control_plane = "static"`, 1)
+	c, diags := spec.Parse([]byte(static), "test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if _, err := spec.Complete(c); err == nil || !strings.Contains(err.Error(), "test.hcl:12: bootstrap.boot: Bootstrap machine without a pivot") {
+		t.Errorf("a static spec with a bootstrap machine: %v", err)
+	}
+}

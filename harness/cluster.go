@@ -30,6 +30,7 @@ import (
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
 	"github.com/liftoff-k8s/liftoff/internal/versions"
+	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // Options configure a Boot.
@@ -284,7 +285,9 @@ func (c *Cluster) apiTargets() (string, []string, error) {
 	port, _ := strconv.Atoi(u.Port())
 	var targets []string
 	for _, m := range c.machines {
-		if m.Role == "controller" {
+		// A bootstrap machine serves the API until the pivot is done, as it would behind a real
+		// load balancer.
+		if m.Role == spec.RoleController || m.Role == spec.RoleBootstrap {
 			targets = append(targets, netip.AddrPortFrom(m.addr(), uint16(port)).String())
 		}
 	}

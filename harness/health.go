@@ -205,7 +205,7 @@ func (c *Cluster) NodeNames() []string {
 // NodeRoles returns a Node's roles from liftoff's role labels.
 func NodeRoles(n *corev1.Node) string {
 	var roles []string
-	for _, r := range []string{"controller", "worker"} {
+	for _, r := range []string{"bootstrap", "controller", "worker"} {
 		if n.Labels["node.kubernetes.io/"+r] == "true" {
 			roles = append(roles, r)
 		}

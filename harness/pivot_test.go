@@ -50,6 +50,9 @@ func TestPivot(t *testing.T) {
 			testPivotSelfHosted(t, controllers)
 		})
 	}
+	t.Run("bootstrap-machine", func(t *testing.T) {
+		testPivotFromBootstrapMachine(t)
+	})
 	t.Run("static-1", func(t *testing.T) {
 		c, client := bootOnly(t, staticOf(selfHosted(1)))
 		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
@@ -78,6 +81,70 @@ func TestPivot(t *testing.T) {
 			t.Errorf("%d control-plane pods, want 3", len(pods.Items))
 		}
 	})
+}
+
+// withBootstrapMachine adds a bootstrap machine, at .5 of the cluster's network, to a spec.
+func withBootstrapMachine(edit func(string) string) func(string) string {
+	return func(s string) string {
+		s = edit(s)
+		m := regexp.MustCompile(`ip = "(\d+\.\d+\.\d+\.)11"`).FindStringSubmatch(s)
+		return strings.Replace(s, `  controller "controller-1" {`, `  bootstrap "bootstrap" {
+    ip = "`+m[1]+`5"
+  }
+  controller "controller-1" {`, 1)
+	}
+}
+
+// testPivotFromBootstrapMachine pivots a self-hosted cluster whose bootstrap control plane and a
+// temporary etcd member run on a separate bootstrap machine (step 3): the controller's etcd member
+// takes the data over through raft, the temporary member is removed, and once the bootstrap
+// machine is powered off for good the cluster serves on, with what was written before the pivot.
+func testPivotFromBootstrapMachine(t *testing.T) {
+	c, client := bootOnly(t, withBootstrapMachine(selfHosted(1)))
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	for {
+		_, err := client.CoreV1().ConfigMaps("default").Create(ctx, before, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bootstrap API never took a write: %v", err)
+		case <-time.After(time.Second):
+		}
+	}
+	report := pivot(t, c, ctx)
+	var stages []string
+	for _, s := range report.Stages {
+		stages = append(stages, string(s.Stage)+" "+s.Result)
+	}
+	if got, want := strings.Join(stages, ", "), "wait-for-api done, namespaces done, crds done, manifests done, control-plane done, teardown done, etcd done, verify done"; got != want {
+		t.Errorf("stages: %s, want %s", got, want)
+	}
+	if report.Handover.Failed != 0 {
+		t.Errorf("hand-over: %s", report.Handover)
+	}
+	t.Logf("hand-over: %s", report.Handover)
+	members, err := c.EtcdMembers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 1 || members[0].Name != "controller-1" || !members[0].Healthy {
+		t.Errorf("etcd members after the pivot: %+v, want controller-1 alone, healthy", members)
+	}
+	checkPivoted(t, c, client, 1)
+
+	// The bootstrap machine goes for good; the cluster serves on.
+	c.Machine("bootstrap").Stop()
+	if _, err := client.CoreV1().ConfigMaps("default").Get(ctx, before.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("the object written through the bootstrap API, with the bootstrap machine gone: %v", err)
+	}
+	after := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-after-the-pivot", Namespace: "default"}}
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, after, metav1.CreateOptions{}); err != nil {
+		t.Errorf("writing with the bootstrap machine gone: %v", err)
+	}
 }
 
 // staticOf turns an edit that makes a self-hosted spec into one that makes a static spec.
@@ -333,7 +400,7 @@ func checkPivoted(t *testing.T, c *harness.Cluster, client kubernetes.Interface,
 	if apiservers != controllers {
 		t.Errorf("%d self-hosted apiserver pods, want %d", apiservers, controllers)
 	}
-	for _, m := range c.Controllers() {
+	for _, m := range c.Machines() {
 		files, _ := filepath.Glob(filepath.Join(m.Root, generator.HostStaticPodDir, "*"))
 		for _, f := range files {
 			if strings.HasPrefix(filepath.Base(f), generator.BootstrapPodPrefix) {

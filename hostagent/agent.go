@@ -33,6 +33,10 @@ const (
 	// KeyTeardown holds the pivot's request to remove the bootstrap control plane: an ID that
 	// changes with every request.
 	KeyTeardown = "teardown"
+	// KeyTeardownSuccessor names the node whose bootstrap apiserver shares its port with a
+	// self-hosted one: its agent removes it only once that successor answers too. A bootstrap
+	// machine has no successor.
+	KeyTeardownSuccessor = "teardown-successor-node"
 	// KeyTeardownDone + a node name holds that node's agent's answer: the request's ID, then what
 	// it removed or why it could not.
 	KeyTeardownDone = "teardown-done."
@@ -172,7 +176,11 @@ func (a *agent) serve(ctx context.Context) {
 		return
 	}
 	answer := Answer{Request: req}
-	if waiting := a.successorMissing(ctx); waiting != "" {
+	waiting := ""
+	if cm.Data[KeyTeardownSuccessor] == a.Node {
+		waiting = a.successorMissing(ctx)
+	}
+	if waiting != "" {
 		answer.Waiting = waiting
 		// Asked again shortly, whatever the ConfigMap does meanwhile.
 		time.AfterFunc(2*time.Second, func() { a.offer(cm) })

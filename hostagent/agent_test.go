@@ -83,7 +83,7 @@ func TestAgentAgainstRealAPI(t *testing.T) {
 	defer cancel()
 	if _, err := client.CoreV1().ConfigMaps(Namespace).Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: generator.PivotRecord, Namespace: Namespace},
-		Data:       map[string]string{KeyTeardown: "req1"},
+		Data:       map[string]string{KeyTeardown: "req1", KeyTeardownSuccessor: "n2"},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

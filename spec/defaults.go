@@ -72,6 +72,9 @@ func WithDefaults(c *Cluster) *Cluster {
 	out.ControllerDefaults = roleDefaults(c.ControllerDefaults)
 	out.WorkerDefaults = roleDefaults(c.WorkerDefaults)
 
+	if c.Bootstrap != nil {
+		out.Bootstrap = &nodes([]Node{*c.Bootstrap}, RoleBootstrap)[0]
+	}
 	out.Controllers = nodes(c.Controllers, RoleController)
 	out.Workers = nodes(c.Workers, RoleWorker)
 	out.WorkerPools = make([]WorkerPool, len(c.WorkerPools))

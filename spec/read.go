@@ -56,6 +56,9 @@ func Parse(src []byte, filename string) (*Cluster, hcl.Diagnostics) {
 	for i := range c.Workers {
 		c.Workers[i].Role = RoleWorker
 	}
+	if c.Bootstrap != nil {
+		c.Bootstrap.Role = RoleBootstrap
+	}
 	recordRanges(f.Body.(*hclsyntax.Body), c.Ranges)
 	return &c, c.Platform.decode(evalContext(filename))
 }

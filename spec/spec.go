@@ -13,6 +13,9 @@ import (
 const (
 	RoleController = "controller"
 	RoleWorker     = "worker"
+	// RoleBootstrap is a self-hosted cluster's temporary machine: it runs the bootstrap control plane
+	// and a temporary etcd member until the pivot has moved both onto the controllers.
+	RoleBootstrap = "bootstrap"
 )
 
 // Operating systems liftoff renders for.
@@ -70,6 +73,10 @@ type Cluster struct {
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
 	WorkerDefaults     *RoleDefaults `hcl:"workers,block"`
 
+	// Bootstrap, when set, is a separate machine for the pivot of a self-hosted cluster: it runs the
+	// bootstrap control plane and a temporary etcd member, which the controllers' members join and
+	// take the data over from. After the pivot it can be destroyed.
+	Bootstrap   *Node  `hcl:"bootstrap,block"`
 	Controllers []Node `hcl:"controller,block"`
 	Workers     []Node `hcl:"worker,block"`
 	// WorkerPools are groups of identical workers not known one by one (autoscaling groups): a pool
@@ -167,9 +174,12 @@ type WorkerPool struct {
 	Snippets []string          `hcl:"snippets,optional"`
 }
 
-// Machines returns controllers then workers.
+// Machines returns the bootstrap machine (if any), then controllers, then workers.
 func (c *Cluster) Machines() []Node {
-	out := make([]Node, 0, len(c.Controllers)+len(c.Workers))
+	out := make([]Node, 0, len(c.Controllers)+len(c.Workers)+1)
+	if c.Bootstrap != nil {
+		out = append(out, *c.Bootstrap)
+	}
 	out = append(out, c.Controllers...)
 	return append(out, c.Workers...)
 }

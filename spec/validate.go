@@ -475,6 +475,10 @@ func (v *validator) machines() {
 		v.add("controller."+c.Controllers[n-1].Name, "Even number of controllers",
 			"%d controllers tolerate no more failures than %d; remove one, add one, or set allow_even_controllers = true", n, n-1)
 	}
+	if c.Bootstrap != nil && c.ControlPlane != ControlPlaneSelfHosted {
+		v.add("bootstrap."+c.Bootstrap.Name, "Bootstrap machine without a pivot",
+			"a bootstrap machine runs the temporary control plane of a self-hosted cluster's pivot; set control_plane = %q or remove the bootstrap block", ControlPlaneSelfHosted)
+	}
 	seen := map[string]map[string]string{"name": {}, "mac": {}, "ip": {}, "domain": {}}
 	for _, p := range c.WorkerPools {
 		prefix := "worker_pool." + p.Name

@@ -92,6 +92,10 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	}
 	s := settingsOf(c)
 
+	if c.Bootstrap != nil {
+		add("bootstrap."+c.Bootstrap.Name, "Bootstrap machine not supported on AWS",
+			"the aws platform has no instance for a bootstrap machine yet; remove the bootstrap block, and the first controller runs the bootstrap control plane")
+	}
 	if !regionRE.MatchString(s.Region) {
 		add(field("region"), "Invalid AWS region", "%q is not a region name like eu-central-1", s.Region)
 	}

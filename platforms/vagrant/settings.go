@@ -42,6 +42,8 @@ func settingsOf(c *spec.Cluster) settings {
 	}
 	s.cpus = map[string]int{spec.RoleController: or(p.ControllerCPUs, DefaultControllerCPUs), spec.RoleWorker: or(p.WorkerCPUs, DefaultWorkerCPUs)}
 	s.memory = map[string]int{spec.RoleController: or(p.ControllerMemory, DefaultControllerMemory), spec.RoleWorker: or(p.WorkerMemory, DefaultWorkerMemory)}
+	// A bootstrap machine runs what a controller does, for the pivot.
+	s.cpus[spec.RoleBootstrap], s.memory[spec.RoleBootstrap] = s.cpus[spec.RoleController], s.memory[spec.RoleController]
 	return s
 }
 
