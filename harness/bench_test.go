@@ -83,7 +83,8 @@ func BenchmarkBoot(b *testing.B) {
 }
 
 // BenchmarkPivot measures `liftoff bootstrap` from machines just powered on to its end, for a
-// static and a self-hosted cluster of one controller and one worker: the pivot's wall time, its
+// static and a self-hosted cluster of one controller and one worker, and a self-hosted one that
+// pivots from a bootstrap machine: the pivot's wall time, its
 // lower bound (when the last required control-plane pod or controller Node became Ready, as the
 // API reports it, to the second), the overhead beyond that bound (for a self-hosted cluster the
 // bootstrap control plane's removal and the proof that followed), and the requests that failed
@@ -95,6 +96,7 @@ func BenchmarkPivot(b *testing.B) {
 	}{
 		{"static", staticOf(selfHosted(1))},
 		{"self-hosted", selfHosted(1)},
+		{"bootstrap-machine", withBootstrapMachine(selfHosted(1))},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), "out")
