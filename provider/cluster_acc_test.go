@@ -2,6 +2,7 @@ package provider
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/butane"
+	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 const testResource = "liftoff_cluster.test"
@@ -313,4 +316,86 @@ func containing(s string) resource.CheckResourceAttrWithFunc {
 		}
 		return nil
 	}
+}
+
+// bootstrapMachineCluster is a self-hosted bare-metal cluster that pivots from a bootstrap machine
+// with the given labels.
+func bootstrapMachineCluster(bootLabels string) string {
+	return fmt.Sprintf(`
+resource "liftoff_cluster" "test" {
+  name          = "acc"
+  api_server    = "https://10.0.0.10:6443"
+  host_cidrs    = ["10.0.0.0/24"]
+  control_plane = "self-hosted"
+
+  bootstrap   = { name = "boot", ip = "10.0.0.5", mac = "52:54:00:a1:9c:a0", labels = { %s } }
+  controllers = { c1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae" } }
+  workers     = { w1 = { ip = "10.0.0.21", mac = "52:54:00:d4:11:9a" } }
+  platform = {
+    matchbox = {
+      matchbox_http_endpoint = "http://matchbox.example.com:8080"
+      os_version             = "4230.2.3"
+    }
+  }
+}
+`, bootLabels)
+}
+
+// TestAccClusterBootstrapMachine applies a self-hosted cluster with a bootstrap machine: its
+// Ignition config, which runs the bootstrap control plane, is exported beside the controllers' and
+// served by matchbox like theirs, and a change to it alone changes its config alone.
+func TestAccClusterBootstrapMachine(t *testing.T) {
+	terraformBinary(t)
+	bootstrapPod := generator.HostStaticPodDir + "/bootstrap-kube-apiserver.yaml"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(newTestClock(), nil),
+		Steps: []resource.TestStep{
+			{
+				Config: bootstrapMachineCluster(`"example.com/temporary" = "true"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionCreate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(testResource, "ignition.%", "3"),
+					resource.TestCheckResourceAttrWith(testResource, "ignition.boot", func(v string) error { return butane.Check([]byte(v)) }),
+					resource.TestCheckResourceAttrWith(testResource, "ignition.boot", containing(bootstrapPod)),
+					resource.TestCheckResourceAttrSet(testResource, "ignition_sha256.boot"),
+					resource.TestCheckResourceAttrSet(testResource, "platform_assets.matchbox/groups/acc-boot.json"),
+					func(s *terraform.State) error {
+						a, err := attrs(s)
+						if err != nil {
+							return err
+						}
+						if strings.Contains(a["ignition.c1"], bootstrapPod) {
+							return fmt.Errorf("the controller runs the bootstrap control plane although the bootstrap machine does")
+						}
+						var idx generator.Index
+						if err := json.Unmarshal([]byte(a["asset_index"]), &idx); err != nil {
+							return err
+						}
+						for _, e := range idx.Assets {
+							if e.Path == "ignition/boot.ign" {
+								if e.Node != "boot" || e.Role != spec.RoleBootstrap {
+									return fmt.Errorf("asset_index lists ignition/boot.ign as %+v", e)
+								}
+								return nil
+							}
+						}
+						return fmt.Errorf("asset_index does not list ignition/boot.ign")
+					},
+				),
+			},
+			{
+				// The bootstrap machine's labels are its own: no other machine's config changes.
+				Config: bootstrapMachineCluster(`"example.com/temporary" = "yes"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionUpdate),
+						mapEntries{testResource, "ignition_sha256", map[string]string{"boot": changed, "c1": same, "w1": same}},
+					},
+				},
+			},
+		},
+	})
 }

@@ -59,6 +59,12 @@ var badSettings = []struct {
 		tf:        `controller_defaults = { snippets = ["variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd\n      colour: red\n"] }`,
 		attribute: `snippets = ["variant: flatcar`,
 	},
+	{
+		name:      "bootstrap machine of a static control plane",
+		hcl:       "bootstrap \"boot\" {\n    ip = \"10.0.0.5\"\n  }",
+		tf:        `bootstrap = { name = "boot", ip = "10.0.0.5" }`,
+		attribute: `bootstrap = { name = "boot", ip = "10.0.0.5" }`,
+	},
 }
 
 // cliMessage runs `liftoff render` on a spec and returns the summary and detail it prints.

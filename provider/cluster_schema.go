@@ -14,7 +14,8 @@ import (
 // clusterSchemaVersion is the version of liftoff_cluster's state; clusterUpgraders move older states to it.
 const clusterSchemaVersion = 1
 
-// clusterArgs are liftoff_cluster's arguments besides the machines, shared by every schema version.
+// clusterArgs are liftoff_cluster's arguments besides the controllers and workers, shared by every
+// schema version.
 type clusterArgs struct {
 	ID                   types.String `tfsdk:"id"`
 	Name                 types.String `tfsdk:"name"`
@@ -39,6 +40,7 @@ type clusterArgs struct {
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
 	WorkerPools          types.Map    `tfsdk:"worker_pools"`
+	Bootstrap            types.Object `tfsdk:"bootstrap"`
 	Platform             types.Object `tfsdk:"platform"`
 	OutputDir            types.String `tfsdk:"output_dir"`
 }
@@ -74,6 +76,13 @@ type machineModel struct {
 	Taints      types.List   `tfsdk:"taints"`
 	Snippets    types.List   `tfsdk:"snippets"`
 	InstallDisk types.String `tfsdk:"install_disk"`
+}
+
+// namedMachineModel is a machine whose name is an attribute rather than a key: the bootstrap machine,
+// and the controllers and workers of schema version 0.
+type namedMachineModel struct {
+	Name types.String `tfsdk:"name"`
+	machineModel
 }
 
 // workerPoolModel is a group of identical workers; its name is its key in worker_pools.
@@ -151,6 +160,26 @@ func machineAttributes() map[string]schema.Attribute {
 			"A snippet that Butane would accept only with a warning is refused, naming the snippet's line."),
 		"install_disk": optionalString("The disk the OS is installed to on bare metal."),
 	}
+}
+
+// namedMachineAttributes are a machine's settings and its name.
+func namedMachineAttributes() map[string]schema.Attribute {
+	attrs := machineAttributes()
+	attrs["name"] = schema.StringAttribute{Required: true, MarkdownDescription: "The machine's name (the node name and hostname)."}
+	return attrs
+}
+
+// bootstrapAttributes are the bootstrap machine's settings: a controller's, without role defaults'
+// labels and taints.
+func bootstrapAttributes() map[string]schema.Attribute {
+	attrs := namedMachineAttributes()
+	attrs["domain"] = optionalString("The machine's DNS name, added to the API server and etcd certificates.")
+	attrs["labels"] = schema.MapAttribute{Optional: true, ElementType: types.StringType,
+		MarkdownDescription: "Node labels; `controller_defaults`' labels do not apply."}
+	attrs["taints"] = optionalStrings("Node taints as `key=value:Effect` or `key:Effect`; `controller_defaults`' taints do not apply.")
+	attrs["snippets"] = optionalStrings("Butane configs (same variant as `os`) merged into this machine's Ignition config, " +
+		"with `controller_defaults`' snippets. A snippet that Butane would accept only with a warning is refused, naming the snippet's line.")
+	return attrs
 }
 
 func roleDefaultsAttribute(role string) schema.SingleNestedAttribute {
@@ -270,13 +299,25 @@ func clusterSchema() schema.Schema {
 			"worker_defaults":     roleDefaultsAttribute("worker"),
 			"controllers":         machinesAttribute("controller", true),
 			"workers":             machinesAttribute("worker", false),
+			"bootstrap": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "A separate machine for the pivot of a self-hosted cluster (`control_plane = \"self-hosted\"`; " +
+					"not on the `aws` platform): it runs the bootstrap control plane and a temporary etcd member, which the " +
+					"controllers' members take the data over from. Without it the first controller runs the bootstrap control " +
+					"plane. Its Ignition config is in `ignition` under its name, like a controller's. Make `liftoff_bootstrap` " +
+					"depend on the machine's resource, so that the pivot starts once the machine is up, and destroy the machine " +
+					"in a later apply, once `liftoff_bootstrap`'s `status` is `complete`. Keep this argument then: the " +
+					"controllers' configs name the machine.",
+				Attributes: bootstrapAttributes(),
+			},
 			"output_dir": optionalString("A directory to write the render to, as `liftoff render --out` would: every file " +
 				"plus `index.json`, replaced atomically on each apply and removed on destroy. Relative paths are relative " +
 				"to the directory Terraform runs in; use `path.module` to be explicit."),
 
 			"ignition": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
-				MarkdownDescription: "Each machine's Ignition config (JSON), keyed by machine name. Sensitive: controllers' " +
-					"configs hold private keys and every config holds the bootstrap token."},
+				MarkdownDescription: "Each machine's Ignition config (JSON), the `bootstrap` machine's too, keyed by machine name. " +
+					"Sensitive: the configs of controllers and the bootstrap machine hold private keys and every config holds the " +
+					"bootstrap token."},
 			"ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config's SHA-256 (hex), keyed by machine name. Not sensitive, " +
 					"so a plan shows which machines' configs change; a platform can replace a machine when its entry changes."},

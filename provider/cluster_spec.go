@@ -84,6 +84,11 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 	}
 	c.ControllerDefaults = role(m.ControllerDefaults)
 	c.WorkerDefaults = role(m.WorkerDefaults)
+	node := func(name, role string, mm machineModel) spec.Node {
+		return spec.Node{Name: name, Role: role, IP: mm.IP.ValueString(), MAC: mm.MAC.ValueString(),
+			Domain: mm.Domain.ValueString(), Labels: labels(mm.Labels), Taints: strs(mm.Taints),
+			Snippets: strs(mm.Snippets), InstallDisk: mm.InstallDisk.ValueString()}
+	}
 	machines := func(mp types.Map, role string) []spec.Node {
 		if mp.IsNull() {
 			return nil
@@ -92,12 +97,14 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 		diags.Append(mp.ElementsAs(ctx, &byName, false)...)
 		out := make([]spec.Node, 0, len(byName))
 		for _, n := range sortedKeys(byName) {
-			mm := byName[n]
-			out = append(out, spec.Node{Name: n, Role: role, IP: mm.IP.ValueString(), MAC: mm.MAC.ValueString(),
-				Domain: mm.Domain.ValueString(), Labels: labels(mm.Labels), Taints: strs(mm.Taints),
-				Snippets: strs(mm.Snippets), InstallDisk: mm.InstallDisk.ValueString()})
+			out = append(out, node(n, role, byName[n]))
 		}
 		return out
+	}
+	var boot namedMachineModel
+	if object(m.Bootstrap, &boot) {
+		n := node(boot.Name.ValueString(), spec.RoleBootstrap, boot.machineModel)
+		c.Bootstrap = &n
 	}
 	c.Controllers = machines(m.Controllers, spec.RoleController)
 	c.Workers = machines(m.Workers, spec.RoleWorker)
@@ -171,8 +178,8 @@ var specSections = map[string]string{
 }
 
 // attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",
-// "worker.node4.labels[\"zone\"]", "worker_pool.general.size") into the path of the attribute the
-// user wrote it in.
+// "worker.node4.labels[\"zone\"]", "bootstrap.boot.ip", "worker_pool.general.size") into the path of
+// the attribute the user wrote it in.
 func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 	section, rest, _ := strings.Cut(p.Field, ".")
 	switch section {
@@ -185,8 +192,9 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 			return path.Root("name")
 		}
 		return steps(path.Empty(), rest)
-	case spec.RoleController, spec.RoleWorker, "worker_pool":
+	case spec.RoleController, spec.RoleWorker, spec.RoleBootstrap, "worker_pool":
 		root := path.Root(section + "s")
+		at := root.AtMapKey
 		var names []string
 		switch section {
 		case spec.RoleController:
@@ -196,6 +204,13 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 		case spec.RoleWorker:
 			for _, n := range c.Workers {
 				names = append(names, n.Name)
+			}
+		case spec.RoleBootstrap:
+			// The one bootstrap machine is an object whose name is an attribute, not a key.
+			root = path.Root("bootstrap")
+			at = func(string) path.Path { return root }
+			if c.Bootstrap != nil {
+				names = append(names, c.Bootstrap.Name)
 			}
 		default:
 			for _, p := range c.WorkerPools {
@@ -212,7 +227,7 @@ func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
 		if best == "" {
 			return root
 		}
-		return steps(root.AtMapKey(best), strings.TrimPrefix(strings.TrimPrefix(rest, best), "."))
+		return steps(at(best), strings.TrimPrefix(strings.TrimPrefix(rest, best), "."))
 	}
 	if section == "platform" {
 		return steps(path.Root("platform"), rest)

@@ -1,9 +1,15 @@
 package provider
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -13,6 +19,7 @@ func TestAttributePath(t *testing.T) {
 		Controllers: []spec.Node{{Name: "c1"}, {Name: "c1x"}},
 		Workers:     []spec.Node{{Name: "w1"}, {Name: "bad.name"}},
 		WorkerPools: []spec.WorkerPool{{Name: "general"}},
+		Bootstrap:   &spec.Node{Name: "boot"},
 	}
 	cases := []struct {
 		field, summary string
@@ -39,6 +46,10 @@ func TestAttributePath(t *testing.T) {
 		{"platform.matchbox.kernel_args[1]", "", path.Root("platform").AtName("matchbox").AtName("kernel_args").AtListIndex(1), path.Root("platform")},
 		{`worker.w1.labels["example.com/zone"]`, "", path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("example.com/zone"), path.Root("workers").AtMapKey("w1")},
 		{"cni_plugins.delivery", "", path.Root("cni_plugins").AtName("delivery"), path.Root("cni_plugins")},
+		{"bootstrap.boot", "Bootstrap machine without a pivot", path.Root("bootstrap"), path.Root("bootstrap")},
+		{"bootstrap.boot.ip", "", path.Root("bootstrap").AtName("ip"), path.Root("bootstrap")},
+		{`bootstrap.boot.labels["a/b"]`, "", path.Root("bootstrap").AtName("labels").AtMapKey("a/b"), path.Root("bootstrap")},
+		{"bootstrap.gone.ip", "", path.Root("bootstrap"), path.Root("bootstrap")},
 	}
 	for _, tc := range cases {
 		full := attributePath(spec.Problem{Field: tc.field, Summary: tc.summary}, c)
@@ -48,5 +59,63 @@ func TestAttributePath(t *testing.T) {
 		if shown := shownPath(full); !shown.Equal(tc.shown) {
 			t.Errorf("%s: shown at %s, want %s", tc.field, shown, tc.shown)
 		}
+	}
+}
+
+// machine is a machine's arguments as terraform passes them, with labels.
+func machine(ip string, labels map[string]string) machineModel {
+	l := types.MapNull(types.StringType)
+	if labels != nil {
+		elems := map[string]attr.Value{}
+		for k, v := range labels {
+			elems[k] = types.StringValue(v)
+		}
+		l = types.MapValueMust(types.StringType, elems)
+	}
+	return machineModel{IP: types.StringValue(ip), Labels: l,
+		Taints: types.ListNull(types.StringType), Snippets: types.ListNull(types.StringType)}
+}
+
+// TestSpecOfBootstrapMachine checks that the bootstrap argument becomes the spec's bootstrap
+// machine, and that a static control plane refuses it at the argument.
+func TestSpecOfBootstrapMachine(t *testing.T) {
+	ctx := context.Background()
+	schema := clusterSchema()
+	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
+		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
+	boot, d := types.ObjectValueFrom(ctx, schema.Attributes["bootstrap"].GetType().(types.ObjectType).AttrTypes,
+		namedMachineModel{Name: types.StringValue("boot"), machineModel: machine("10.0.0.5", map[string]string{"example.com/temporary": "true"})})
+	if diags.Append(d...); diags.HasError() {
+		t.Fatal(diags)
+	}
+	m := &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
+		Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"),
+		ControlPlane: types.StringValue(spec.ControlPlaneSelfHosted), Bootstrap: boot,
+	}}
+
+	c, diags := completeSpec(ctx, m)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if b := c.Bootstrap; b == nil || b.Name != "boot" || b.Role != spec.RoleBootstrap || b.IP != "10.0.0.5" || b.Labels["example.com/temporary"] != "true" {
+		t.Fatalf("bootstrap machine in the spec: %+v", b)
+	}
+	var names []string
+	for _, n := range c.Machines() {
+		names = append(names, n.Role+"."+n.Name)
+	}
+	if want := []string{"bootstrap.boot", "controller.c1"}; !slices.Equal(names, want) {
+		t.Errorf("machines %v, want %v", names, want)
+	}
+
+	m.ControlPlane = types.StringValue(spec.ControlPlaneStatic)
+	_, diags = completeSpec(ctx, m)
+	if len(diags) != 1 {
+		t.Fatalf("a static cluster with a bootstrap machine: %v", diags)
+	}
+	withPath, ok := diags[0].(diag.DiagnosticWithPath)
+	if !ok || !withPath.Path().Equal(path.Root("bootstrap")) || diags[0].Summary() != "Bootstrap machine without a pivot" ||
+		!strings.Contains(diags[0].Detail(), "Field bootstrap.boot") {
+		t.Errorf("a static cluster with a bootstrap machine: %T %s: %s", diags[0], diags[0].Summary(), diags[0].Detail())
 	}
 }

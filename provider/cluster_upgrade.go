@@ -16,11 +16,6 @@ import (
 // machines that had none. Version 1 keys machines by name, and adds worker pools, the CNI plugins'
 // delivery, a platform and the configs' digests; the upgrade derives the digests from the configs.
 
-type machineModelV0 struct {
-	Name types.String `tfsdk:"name"`
-	machineModel
-}
-
 type clusterModelV0 struct {
 	clusterArgs
 	Controllers types.List `tfsdk:"controllers"`
@@ -33,12 +28,10 @@ func clusterSchemaV0() *schema.Schema {
 	s.Version = 0
 	s.Attributes = maps.Clone(s.Attributes)
 	for _, role := range []string{"controller", "worker"} {
-		attrs := machineAttributes()
-		attrs["name"] = schema.StringAttribute{Required: true}
 		s.Attributes[role+"s"] = schema.ListNestedAttribute{
 			Required:     role == "controller",
 			Optional:     role != "controller",
-			NestedObject: schema.NestedAttributeObject{Attributes: attrs},
+			NestedObject: schema.NestedAttributeObject{Attributes: namedMachineAttributes()},
 		}
 	}
 	return &s
@@ -79,7 +72,7 @@ func machinesByName(ctx context.Context, list types.List, diags *diag.Diagnostic
 	if list.IsNull() {
 		return types.MapNull(elem)
 	}
-	var machines []machineModelV0
+	var machines []namedMachineModel
 	if diags.Append(list.ElementsAs(ctx, &machines, false)...); diags.HasError() {
 		return types.MapNull(elem)
 	}
