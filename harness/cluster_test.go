@@ -30,41 +30,11 @@ import (
 // when the test ends, and the test fails if anything the harness started survives that.
 func bootCluster(t *testing.T) (*harness.Cluster, kubernetes.Interface) {
 	t.Helper()
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	renderTestCluster(t, out)
 	start := time.Now()
-	c, err := harness.Boot(t.Context(), harness.Options{Dir: out, Work: filepath.Join(dir, "work"), Logf: t.Logf, Images: []string{testImage}})
-	t.Cleanup(func() {
-		if t.Failed() && c != nil {
-			dumpLogs(t, c)
-		}
-		if c == nil {
-			return
-		}
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		if left := c.Leftovers(); len(left) > 0 {
-			t.Errorf("processes left after Close: %v", left)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, client := bootOnly(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	_, err = bootstrap.Run(ctx, bootstrap.Options{Dir: out, Progress: func(e bootstrap.Event) {
-		t.Logf("bootstrap: %s %s %s %s %s", e.Stage, e.File, e.Object, e.Result, e.Detail)
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := c.AdminConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
+	pivot(t, c, ctx)
 	if err := harness.WaitForNodes(ctx, client, c.NodeNames(), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,24 @@ func TestPivot(t *testing.T) {
 	})
 }
 
+// writeThroughBootstrapAPI writes a ConfigMap as soon as the bootstrap API takes it, for a test to
+// find after the pivot.
+func writeThroughBootstrapAPI(t *testing.T, ctx context.Context, client kubernetes.Interface) *corev1.ConfigMap {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	for {
+		_, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return cm
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bootstrap API never took a write: %v", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // withBootstrapMachine adds a bootstrap machine, at .5 of the cluster's network, to a spec.
 func withBootstrapMachine(edit func(string) string) func(string) string {
 	return func(s string) string {
@@ -103,18 +121,7 @@ func testPivotFromBootstrapMachine(t *testing.T) {
 	c, client := bootOnly(t, withBootstrapMachine(selfHosted(1)))
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
-	for {
-		_, err := client.CoreV1().ConfigMaps("default").Create(ctx, before, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the bootstrap API never took a write: %v", err)
-		case <-time.After(time.Second):
-		}
-	}
+	before := writeThroughBootstrapAPI(t, ctx, client)
 	report := pivot(t, c, ctx)
 	var stages []string
 	for _, s := range report.Stages {
@@ -161,18 +168,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 	// Step 1: the bootstrap API serves; an object written through it must survive the pivot.
 	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
-	for {
-		_, err := client.CoreV1().ConfigMaps("default").Create(waitCtx, before, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			break
-		}
-		select {
-		case <-waitCtx.Done():
-			t.Fatalf("the bootstrap API never took a write: %v", err)
-		case <-time.After(time.Second):
-		}
-	}
+	before := writeThroughBootstrapAPI(t, waitCtx, client)
 
 	if controllers == 1 {
 		// A self-hosted component that can never become Ready: the pivot fails naming it, and
@@ -339,7 +335,9 @@ func brokenCopy(t *testing.T, dir, component string) string {
 	return out
 }
 
-// bootOnly renders testdata/cluster.hcl changed by edit and boots it, without bootstrapping.
+// bootOnly renders testdata/cluster.hcl changed by edit (nil: as it is) and boots it, without
+// bootstrapping. The cluster is closed when the test ends, and the test fails if anything the
+// harness started survives that.
 func bootOnly(t *testing.T, edit func(string) string) (*harness.Cluster, kubernetes.Interface) {
 	t.Helper()
 	dir := t.TempDir()
@@ -355,6 +353,9 @@ func bootOnly(t *testing.T, edit func(string) string) (*harness.Cluster, kuberne
 		}
 		if err := c.Close(); err != nil {
 			t.Error(err)
+		}
+		if left := c.Leftovers(); len(left) > 0 {
+			t.Errorf("processes left after Close: %v", left)
 		}
 	})
 	if err != nil {
