@@ -605,6 +605,16 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 		}
 	}
 
+	// The host agent reaches the API at its endpoint, not through kube-proxy's Service rules.
+	agent := mustFindObject[*appsv1.DaemonSet](t, objs, HostAgent).Spec.Template.Spec
+	env := map[string]string{}
+	for _, e := range agent.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env["KUBERNETES_SERVICE_HOST"] != d.APIServerHost || env["KUBERNETES_SERVICE_PORT"] != strconv.Itoa(d.APIServerPort) || !agent.HostNetwork {
+		t.Errorf("the host agent reaches the API at %s:%s (host network %v), want the endpoint %s:%d", env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"], agent.HostNetwork, d.APIServerHost, d.APIServerPort)
+	}
+
 	first := d.Controllers[0]
 	for _, name := range []string{"bootstrap-kube-apiserver", "bootstrap-kube-controller-manager", "bootstrap-kube-scheduler"} {
 		pod := mustFindObject[*corev1.Pod](t, objs, name)
