@@ -212,3 +212,21 @@ func NodeRoles(n *corev1.Node) string {
 	}
 	return strings.Join(roles, ",")
 }
+
+// PivotedControlPlane reports what of the control plane a self-hosted pivot leaves in the API: the
+// bootstrap pods still there (none, when it is done) and how many live self-hosted apiserver pods run.
+func PivotedControlPlane(ctx context.Context, client kubernetes.Interface) (bootstrapPods []string, apiservers int, err error) {
+	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, generator.BootstrapPodPrefix) {
+			bootstrapPods = append(bootstrapPods, p.Name)
+		}
+		if p.Labels["k8s-app"] == "kube-apiserver" && p.DeletionTimestamp == nil && p.Annotations[corev1.MirrorPodAnnotationKey] == "" {
+			apiservers++
+		}
+	}
+	return bootstrapPods, apiservers, nil
+}

@@ -385,18 +385,12 @@ func pivot(t *testing.T, c *harness.Cluster, ctx context.Context) *bootstrap.Rep
 func checkPivoted(t *testing.T, c *harness.Cluster, client kubernetes.Interface, controllers int) {
 	t.Helper()
 	ctx := t.Context()
-	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+	bootstrapPods, apiservers, err := harness.PivotedControlPlane(ctx, client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiservers := 0
-	for _, p := range pods.Items {
-		if strings.HasPrefix(p.Name, generator.BootstrapPodPrefix) {
-			t.Errorf("bootstrap pod %s is still there", p.Name)
-		}
-		if p.Labels["k8s-app"] == "kube-apiserver" && p.DeletionTimestamp == nil {
-			apiservers++
-		}
+	if len(bootstrapPods) > 0 {
+		t.Errorf("bootstrap pods are still there: %v", bootstrapPods)
 	}
 	if apiservers != controllers {
 		t.Errorf("%d self-hosted apiserver pods, want %d", apiservers, controllers)

@@ -361,18 +361,12 @@ func waitReady(t *testing.T, client kubernetes.Interface, d time.Duration) {
 // a self-hosted apiserver.
 func checkPivoted(t *testing.T, client kubernetes.Interface) {
 	t.Helper()
-	pods, err := client.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{})
+	bootstrapPods, apiservers, err := harness.PivotedControlPlane(t.Context(), client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiservers := 0
-	for _, p := range pods.Items {
-		if strings.HasPrefix(p.Name, generator.BootstrapPodPrefix) {
-			t.Errorf("bootstrap pod %s is still there", p.Name)
-		}
-		if p.Labels["k8s-app"] == "kube-apiserver" && p.DeletionTimestamp == nil {
-			apiservers++
-		}
+	if len(bootstrapPods) > 0 {
+		t.Errorf("bootstrap pods are still there: %v", bootstrapPods)
 	}
 	if apiservers != 1 {
 		t.Errorf("%d self-hosted apiserver pods, want 1", apiservers)
