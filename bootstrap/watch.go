@@ -34,8 +34,6 @@ type cluster struct {
 	changed     chan struct{}
 
 	mu sync.Mutex
-	// holders are, per apiserver identity lease (by host), the holders seen renewing it and when.
-	holders map[string]map[string]time.Time
 	// leaseUpdates are when each leader lease was last seen changing, and by whom.
 	leaseUpdates map[string]leaseUpdate
 }
@@ -45,12 +43,6 @@ type leaseUpdate struct {
 	holder          string
 	resourceVersion string
 }
-
-// identityLabel marks kube-apiserver's identity leases; hostLabel names their host.
-const (
-	identityLabel = "apiserver.kubernetes.io/identity"
-	hostLabel     = "kubernetes.io/hostname"
-)
 
 // watchCluster starts the watches, which last as long as life, and waits until they have synced or ctx ends.
 func watchCluster(ctx, life context.Context, client kubernetes.Interface) (*cluster, error) {
@@ -65,7 +57,6 @@ func watchCluster(ctx, life context.Context, client kubernetes.Interface) (*clus
 		leases:       f.Coordination().V1().Leases().Lister().Leases(metav1.NamespaceSystem),
 		configMaps:   f.Core().V1().ConfigMaps().Lister().ConfigMaps(metav1.NamespaceSystem),
 		changed:      make(chan struct{}, 1),
-		holders:      map[string]map[string]time.Time{},
 		leaseUpdates: map[string]leaseUpdate{},
 	}
 	wake := cache.ResourceEventHandlerFuncs{
@@ -122,30 +113,7 @@ func (c *cluster) leaseSeen(l *coordinationv1.Lease) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if l.Labels[identityLabel] != "" {
-		host := l.Labels[hostLabel]
-		if c.holders[host] == nil {
-			c.holders[host] = map[string]time.Time{}
-		}
-		if l.Spec.RenewTime != nil {
-			c.holders[host][holder] = l.Spec.RenewTime.Time
-		}
-		return
-	}
 	c.leaseUpdates[l.Name] = leaseUpdate{seen: now, holder: holder, resourceVersion: l.ResourceVersion}
-}
-
-// identityHoldersSince counts the apiservers on host that renewed their identity lease after t.
-func (c *cluster) identityHoldersSince(host string, t time.Time) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, renewed := range c.holders[host] {
-		if renewed.After(t) {
-			n++
-		}
-	}
-	return n
 }
 
 func (c *cluster) lastLeaseUpdate(name string) leaseUpdate {
