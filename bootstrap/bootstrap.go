@@ -155,8 +155,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}()
 	for _, st := range stages {
-		if st == StageManifests && r.probe == nil {
-			// From here on the control plane changes under the endpoint: measure what a client sees.
+		if st != StageWaitAPI && r.probe == nil {
+			// From here on (in a resumed run too) the control plane may change under the
+			// endpoint: measure what a client sees.
 			if r.probe, err = startHandoverProbe(ctx, r.config); err != nil {
 				return r.report, err
 			}
