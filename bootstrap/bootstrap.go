@@ -329,6 +329,10 @@ func (r *run) connect(opts Options) error {
 }
 
 func (r *run) stage(ctx context.Context, st Stage) error {
+	// An interrupted run stops at the stage it is in, even one with nothing to do.
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	switch st {
 	case StageWaitAPI:
 		if err := r.waitForAPI(ctx); err != nil {

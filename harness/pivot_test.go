@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -205,36 +206,68 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		}
 	}
 	if controllers == 3 {
-		// Interrupted at the start of every stage (cancelled in process), and once killed with
-		// SIGKILL as a process, the pivot converges when run again. A client of the test's own
+		// Interrupted at the start of every stage (cancelled in process), once killed with
+		// SIGKILL as a process, and once by a reboot of the bootstrap control plane's machine,
+		// the pivot converges when run again. A client of the test's own
 		// calls the API through the endpoint all the while: the hand-over happens in one of the
 		// interrupted runs.
+		// A reboot of the only machine serving the API takes the API away by itself, not by the
+		// pivot: failures while it reboots and until the API answers again are counted apart.
 		probeCtx, stopProbe := context.WithCancel(waitCtx)
-		probe := make(chan [2]int, 1)
+		var probeMu sync.Mutex
+		var requests, failed, duringReboot int
+		rebooting := false
+		probeDone := make(chan struct{})
 		go func() {
-			requests, failed := 0, 0
+			defer close(probeDone)
 			for probeCtx.Err() == nil {
 				_, err := client.CoreV1().Namespaces().Get(probeCtx, "kube-system", metav1.GetOptions{})
 				if probeCtx.Err() != nil {
 					break
 				}
+				probeMu.Lock()
 				requests++
-				if err != nil {
+				switch {
+				case err != nil && rebooting:
+					duringReboot++
+				case err != nil:
 					failed++
 					t.Logf("probe: %v", err)
 				}
+				probeMu.Unlock()
 				time.Sleep(100 * time.Millisecond)
 			}
-			probe <- [2]int{requests, failed}
 		}()
 		defer func() {
 			stopProbe()
-			got := <-probe
-			t.Logf("the test's own client: %d requests through the endpoint, %d failed", got[0], got[1])
-			if got[1] != 0 || got[0] < 10 {
-				t.Errorf("the test's own client: %d of %d requests failed during the interrupted pivots", got[1], got[0])
+			<-probeDone
+			t.Logf("the test's own client: %d requests through the endpoint, %d failed, %d more while the bootstrap machine rebooted", requests, failed, duringReboot)
+			if failed != 0 || requests < 10 {
+				t.Errorf("the test's own client: %d of %d requests failed during the interrupted pivots", failed, requests)
 			}
 		}()
+		reboot := func(m *harness.Machine) {
+			probeMu.Lock()
+			rebooting = true
+			probeMu.Unlock()
+			if err := m.Reboot(); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if _, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(waitCtx); err == nil {
+					break
+				}
+				select {
+				case <-waitCtx.Done():
+					t.Fatal("the API did not come back after the reboot")
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			probeMu.Lock()
+			rebooting = false
+			probeMu.Unlock()
+			t.Logf("%s, running the bootstrap control plane, rebooted; the API answers again", m.Name)
+		}
 		for _, st := range []bootstrap.Stage{bootstrap.StageNamespaces, bootstrap.StageCRDs, bootstrap.StageManifests,
 			bootstrap.StageControlPlane, bootstrap.StageTeardown, bootstrap.StageVerify} {
 			ictx, stop := context.WithCancel(waitCtx)
@@ -248,9 +281,15 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 			if err == nil {
 				t.Fatalf("the pivot interrupted at %s did not fail", st)
 			}
+			if !strings.Contains(err.Error(), "bootstrap stage "+string(st)+":") {
+				t.Errorf("the pivot interrupted at %s stopped elsewhere: %v", st, err)
+			}
 			t.Logf("interrupted at %s: %v", st, err)
 			if st == bootstrap.StageManifests {
 				killPivotDuring(t, c, waitCtx, string(bootstrap.StageControlPlane))
+				// And the machine running the bootstrap control plane reboots mid-pivot: its
+				// static pods come back from its disk.
+				reboot(c.Machine("controller-1"))
 			}
 		}
 	}
