@@ -32,6 +32,8 @@ func etcdConfig(d *Cluster, m Machine) ([]byte, error) {
 		"initial-cluster-token":       d.Name,
 		"client-transport-security":   tls(EtcdServerCert, EtcdServerKey),
 		"peer-transport-security":     tls(EtcdPeerCert, EtcdPeerKey),
+		"cipher-suites":               TLSCipherSuites,
+		"tls-min-version":             "TLS1.2",
 		"auto-compaction-mode":        "periodic",
 		"auto-compaction-retention":   "1h",
 		"snapshot-count":              10000,

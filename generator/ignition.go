@@ -305,6 +305,7 @@ func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 		ResolverConfig:           ptr("/run/systemd/resolve/resolv.conf"),
 		ProtectKernelDefaults:    true,
 		TLSMinVersion:            "VersionTLS12",
+		TLSCipherSuites:          TLSCipherSuites,
 	}
 	return yaml.Marshal(cfg)
 }

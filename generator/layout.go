@@ -87,6 +87,18 @@ const PivotRecord = "liftoff-bootstrap"
 // the host agent removes only files named so.
 const BootstrapPodPrefix = "bootstrap-"
 
+// TLSCipherSuites are the only TLS 1.2 cipher suites the control plane, the kubelets and etcd
+// accept (TLS 1.3's are not configurable and all strong): forward-secret AEAD suites for ECDSA and
+// RSA keys, as the CIS Kubernetes Benchmark recommends. TLS 1.2 is the oldest version any accepts.
+var TLSCipherSuites = []string{
+	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+	"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
 // Ports.
 const (
 	EtcdClientPort        = 2379

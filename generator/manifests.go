@@ -65,6 +65,7 @@ type manifestLayout struct {
 	LabelBootstrap, BootstrapTaintKey, BootstrapTaintEffect                          string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
 	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
+	TLSCipherSuites                                                                  string
 }
 
 var hostLayout = func() manifestLayout {
@@ -92,6 +93,7 @@ var hostLayout = func() manifestLayout {
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
 		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
 		HostAgent: HostAgent, PivotRecord: PivotRecord, StaticPodDir: HostStaticPodDir,
+		TLSCipherSuites: strings.Join(TLSCipherSuites, ","),
 	}
 }()
 

@@ -1004,3 +1004,49 @@ func TestManifestsNeedTheBootstrapToken(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestControlPlaneHardening checks every control-plane container, static, bootstrap or
+// self-hosted: TLS 1.2 at least with only the strong cipher suites, and no profiling endpoints.
+func TestControlPlaneHardening(t *testing.T) {
+	suites := strings.Join(TLSCipherSuites, ",")
+	for _, tc := range manifestCases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := manifestCluster(t, tc.edit)
+			checked := 0
+			for where, ps := range podSpecs(decodeManifests(t, mustRenderManifests(t, d))) {
+				for _, c := range ps.Containers {
+					if !slices.Contains(controlPlaneComponents, c.Name) {
+						continue
+					}
+					checked++
+					if v, _ := flagValue(c.Args, "--tls-cipher-suites"); v != suites {
+						t.Errorf("%s %s: --tls-cipher-suites=%q", where, c.Name, v)
+					}
+					if v, _ := flagValue(c.Args, "--tls-min-version"); v != "VersionTLS12" {
+						t.Errorf("%s %s: --tls-min-version=%q", where, c.Name, v)
+					}
+					if v, _ := flagValue(c.Args, "--profiling"); v != "false" {
+						t.Errorf("%s %s: --profiling=%q, want false", where, c.Name, v)
+					}
+				}
+			}
+			if checked == 0 {
+				t.Fatal("no control-plane container checked")
+			}
+		})
+	}
+	kc, err := kubeletConfig(manifestCluster(t, nil), "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(kc), "tlsCipherSuites:\n- "+TLSCipherSuites[0]) || !strings.Contains(string(kc), "tlsMinVersion: VersionTLS12") {
+		t.Errorf("the kubelet's configuration does not limit TLS:\n%s", kc)
+	}
+	etcd, err := etcdConfig(manifestCluster(t, nil), manifestCluster(t, nil).Controllers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(etcd), "cipher-suites:\n- "+TLSCipherSuites[0]) || !strings.Contains(string(etcd), "tls-min-version: TLS1.2") {
+		t.Errorf("etcd's configuration does not limit TLS:\n%s", etcd)
+	}
+}

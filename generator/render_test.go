@@ -259,6 +259,9 @@ func TestCertificateChainsUsagesAndSANs(t *testing.T) {
 		if !c.IsCA || c.KeyUsage&x509.KeyUsageCertSign == 0 {
 			t.Errorf("%s is not a signing CA", ca)
 		}
+		if c.MaxPathLen != 0 || !c.MaxPathLenZero {
+			t.Errorf("%s may sign intermediate CAs (pathlen %d); want pathlen:0", ca, c.MaxPathLen)
+		}
 		if got := c.NotAfter.Sub(renderTime); got < 3649*24*time.Hour {
 			t.Errorf("%s valid for %s, want ten years", ca, got)
 		}

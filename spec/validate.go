@@ -341,8 +341,15 @@ func (v *validator) pki() {
 		if net.ParseIP(s) != nil {
 			continue
 		}
-		if errs := validation.IsDNS1123Subdomain(strings.TrimPrefix(s, "*.")); len(errs) > 0 {
+		base, wildcard := strings.CutPrefix(s, "*.")
+		if errs := validation.IsDNS1123Subdomain(base); len(errs) > 0 {
 			v.add(fmt.Sprintf("pki.extra_sans[%d]", i), "Invalid subject alternative name", "%q is neither an IP address nor a DNS name", s)
+			continue
+		}
+		// A wildcard must stay inside one domain the cluster's owner holds: *.example.com, not *.com.
+		if wildcard && !strings.Contains(base, ".") {
+			v.add(fmt.Sprintf("pki.extra_sans[%d]", i), "Over-broad subject alternative name",
+				"%q would let the apiserver's certificate stand for every name under %q; name a domain of your own, like *.%s.example", s, base, base)
 		}
 	}
 }

@@ -185,6 +185,18 @@ func TestRenderRejectsBadSpecs(t *testing.T) {
 		{"malformed SSH key", func(t *testing.T, s string) string {
 			return edit(t, s, `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl`, `ssh-ed25519 AAAAnotbase64!!`)
 		}, []string{"Invalid SSH authorized key", "cluster.ssh_authorized_keys[0]", "cluster.hcl line 10"}},
+		{"over-broad wildcard SAN", func(t *testing.T, s string) string {
+			return edit(t, s, `networking          = "flannel"`, `networking          = "flannel"
+  pki {
+    extra_sans = ["api.demo.example.com", "*.com"]
+  }`)
+		}, []string{"Over-broad subject alternative name", "pki.extra_sans[1]", `"*.com"`}},
+		{"bootstrap machine in a static cluster", func(t *testing.T, s string) string {
+			return edit(t, s, `  controller "node1" {`, `  bootstrap "boot" {
+    ip = "10.0.0.5"
+  }
+  controller "node1" {`)
+		}, []string{"Bootstrap machine without a pivot", "bootstrap.boot", "cluster.hcl line 12"}},
 		{"HCL syntax error", func(t *testing.T, s string) string { return edit(t, s, `os                  = "flatcar"`, `os = `) },
 			[]string{"cluster.hcl line 3"}},
 	}

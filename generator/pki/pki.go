@@ -141,7 +141,8 @@ func certificate(t Template, pub crypto.PublicKey, now time.Time, validity time.
 		ExtKeyUsage:           t.Usage.extKeyUsage(),
 	}
 	if t.Usage == UsageCA {
-		c.IsCA = true
+		// The CAs sign leaves only: a certificate they issue can never sign another (pathlen:0).
+		c.IsCA, c.MaxPathLen, c.MaxPathLenZero = true, 0, true
 		c.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 		c.SubjectKeyId = keyID(pub)
 	} else {
