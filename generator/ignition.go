@@ -319,7 +319,8 @@ const kubeletAddressMark = "LIFTOFF-NODE-ADDRESS"
 func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	// Machines' kubelet configurations differ only in their address: marshal once, then fill it in.
 	kc := strings.ReplaceAll(r.kubeletConfig, kubeletAddressMark, m.IP)
-	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o644, Text: kc}}
+	// Configuration the kubelet, etcd and the control plane read as root is readable by root only.
+	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o600, Text: kc}}
 	if !runsControlPlane(m.Role) {
 		return files, nil
 	}
@@ -327,7 +328,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o644, Text: string(etcd)})
+	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o600, Text: string(etcd)})
 	for _, f := range []struct{ out, host string }{
 		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},
 		{"etcd/" + m.Name + "/peer.crt", EtcdPeerCert}, {"etcd/" + m.Name + "/peer.key", EtcdPeerKey},
@@ -366,7 +367,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		return nil, err
 	}
 	for _, p := range pods {
-		files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o644, Text: string(p.Data)})
+		files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o600, Text: string(p.Data)})
 	}
 	return files, nil
 }

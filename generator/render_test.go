@@ -369,12 +369,12 @@ func TestIgnitionParsesAndPlacesFiles(t *testing.T) {
 					files[f.Path] = *f.Mode
 				}
 				wantFiles := map[string]int{"/etc/hostname": 0o644, "/etc/kubernetes/pki/ca.crt": 0o644,
-					HostBootstrapKubeletConf: 0o600, HostKubeletConfig: 0o644, HostFetchScript: 0o755}
+					HostBootstrapKubeletConf: 0o600, HostKubeletConfig: 0o600, HostFetchScript: 0o755}
 				if a.Role == "controller" {
 					wantFiles[path.Join(HostPKIDir, CAKey)] = 0o600
 					wantFiles[path.Join(HostPKIDir, EtcdPeerKey)] = 0o600
-					wantFiles[HostEtcdConfig] = 0o644
-					wantFiles[path.Join(HostStaticPodDir, "kube-apiserver.yaml")] = 0o644
+					wantFiles[HostEtcdConfig] = 0o600
+					wantFiles[path.Join(HostStaticPodDir, "kube-apiserver.yaml")] = 0o600
 				}
 				for p, mode := range wantFiles {
 					if got, ok := files[p]; !ok || got != mode {
