@@ -85,8 +85,15 @@ func (r *run) agentAnswer(node string) hostagent.Answer {
 // lease is renewed after the bootstrap control plane was gone (so by a live process, which can only
 // be a self-hosted pod), by a controller that runs a Ready pod of the component.
 func (r *run) verify(ctx context.Context) error {
-	if _, err := r.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
-		return fmt.Errorf("the API at %s does not answer /readyz: %w", r.config.Host, err)
+	err := r.waitUntil(ctx, StageVerify, "the API at "+r.config.Host, func() (bool, []string) {
+		body, err := r.client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
+		if err != nil {
+			return false, []string{"/readyz: " + describeNotReady(err, body)}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	r.emit(Event{Stage: StageVerify, Object: r.config.Host, Result: ResultReady, Detail: "/readyz answered ok"})
 	if len(r.plan.controllers) == 0 {
@@ -98,7 +105,7 @@ func (r *run) verify(ctx context.Context) error {
 	}
 	holders := map[string]string{}
 	released := map[string]bool{}
-	err := r.waitUntil(ctx, StageVerify, "leader leases renewed by live control-plane pods", func() (bool, []string) {
+	err = r.waitUntil(ctx, StageVerify, "leader leases renewed by live control-plane pods", func() (bool, []string) {
 		var missing []string
 		for _, name := range leaderLeases {
 			u := r.cluster.lastLeaseUpdate(name)

@@ -221,9 +221,9 @@ func (a *agent) successorMissing(ctx context.Context) string {
 	servers, err := apiServersServing(ctx, a.Config, a.HostAPIServer)
 	switch {
 	case err != nil:
-		return fmt.Sprintf("no apiserver answers on %s: %v", a.HostAPIServer, err)
+		return fmt.Sprintf("no apiserver is ready on %s: %v", a.HostAPIServer, err)
 	case len(servers) < 2:
-		return fmt.Sprintf("only one apiserver (started at %s) answers on %s: its self-hosted successor does not serve yet", servers[0], a.HostAPIServer)
+		return fmt.Sprintf("only one apiserver (started at %s) is ready on %s: its self-hosted successor is not ready yet", servers[0], a.HostAPIServer)
 	}
 	return ""
 }

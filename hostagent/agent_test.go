@@ -117,8 +117,8 @@ func TestAgentAgainstRealAPI(t *testing.T) {
 	writeFiles(t, guarded, "bootstrap-kube-apiserver.yaml", "kube-proxy.yaml")
 	go Run(ctx, Options{Client: client, Config: cfg, Node: "n2", StaticPodDir: guarded, HostAPIServer: cfg.Host})
 	answer := waitFor("the guarded agent's answer", answerOf("n2"), func(string) bool { return true })
-	if a := ParseAnswer(answer); a.Request != "req1" || !strings.Contains(a.Waiting, "only one apiserver") {
-		t.Errorf("guarded agent answered %q; want it to wait for a second apiserver", answer)
+	if a := ParseAnswer(answer); a.Request != "req1" || !strings.Contains(a.Waiting, "only one apiserver") || !strings.Contains(a.Waiting, "is ready on") {
+		t.Errorf("guarded agent answered %q; want it to wait for a second ready apiserver", answer)
 	}
 	if got := listDir(t, guarded); !slices.Contains(got, "bootstrap-kube-apiserver.yaml") {
 		t.Errorf("the guarded agent removed the only apiserver: %v", got)
