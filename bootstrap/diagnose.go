@@ -336,7 +336,7 @@ func gatherEtcd(ctx context.Context, dir string, controllers []string) etcdRepor
 		return etcdReport{skipped: "the render names no controllers, so there is no etcd member to check"}
 	}
 	pkiDir := filepath.Join(dir, generator.OutPKIDir)
-	tlsCfg, err := etcdClientTLS(pkiDir)
+	tlsCfg, err := EtcdClientTLS(pkiDir)
 	if err != nil {
 		return etcdReport{skipped: "etcd was not checked: the apiserver's etcd client certificate is not usable from the output directory: " + err.Error()}
 	}
@@ -390,7 +390,9 @@ func gatherEtcd(ctx context.Context, dir string, controllers []string) etcdRepor
 	return rep
 }
 
-func etcdClientTLS(pkiDir string) (*tls.Config, error) {
+// EtcdClientTLS is the client TLS configuration of the apiservers towards etcd, from the PKI of a
+// rendered output directory (DIR/pki): the etcd CA and the apiserver's etcd client certificate.
+func EtcdClientTLS(pkiDir string) (*tls.Config, error) {
 	ca, err := os.ReadFile(filepath.Join(pkiDir, generator.EtcdCACert))
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ const maxApplyLag = 1000
 func (r *run) transitionEtcd(ctx context.Context) error {
 	temp := r.plan.bootstrapMachine
 	pkiDir := filepath.Join(r.dir, generator.OutPKIDir)
-	tlsCfg, err := etcdClientTLS(pkiDir)
+	tlsCfg, err := EtcdClientTLS(pkiDir)
 	if err != nil {
 		return fmt.Errorf("reaching etcd with the apiserver's etcd client certificate from %s: %w", pkiDir, err)
 	}

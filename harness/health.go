@@ -3,10 +3,8 @@ package harness
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -22,26 +20,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/liftoff-k8s/liftoff/bootstrap"
 	"github.com/liftoff-k8s/liftoff/generator"
 )
 
-// EtcdTLS is the client TLS configuration of the apiservers towards etcd, from the rendered PKI:
-// the etcd CA and the apiserver's etcd client certificate.
+// EtcdTLS is the client TLS configuration of the apiservers towards etcd, from the rendered PKI.
 func (c *Cluster) EtcdTLS() (*tls.Config, error) {
-	pki := filepath.Join(c.absDir(), generator.OutPKIDir)
-	ca, err := os.ReadFile(filepath.Join(pki, generator.EtcdCACert))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("%s holds no certificate", generator.EtcdCACert)
-	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, generator.APIServerEtcdCert), filepath.Join(pki, generator.APIServerEtcdKey))
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return bootstrap.EtcdClientTLS(filepath.Join(c.absDir(), generator.OutPKIDir))
 }
 
 // EtcdEndpoints are the controllers' etcd client URLs.
