@@ -233,6 +233,12 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		}
 		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))})
 	}
+	// The bootstrap machine's etcd member is temporary: only controllers keep snapshots.
+	if role == spec.RoleController {
+		if data["EtcdSnapshot"], err = etcdSnapshotUnits(c); err != nil {
+			return nil, err
+		}
+	}
 	data["Files"], data["Sysexts"] = files, sysexts
 	return data, nil
 }

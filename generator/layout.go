@@ -25,6 +25,8 @@ const (
 	HostIdentityEnv           = "/run/liftoff/node.env"
 	HostCNIConfDir            = "/etc/cni/net.d"
 	HostCNIBinDir             = "/opt/cni/bin"
+	HostEtcdSnapshotDir       = "/var/lib/etcd-snapshots"
+	HostEtcdSnapshotScript    = "/opt/liftoff/bin/liftoff-etcd-snapshot"
 	ContainerdSocket          = "unix:///run/containerd/containerd.sock"
 )
 

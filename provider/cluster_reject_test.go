@@ -60,6 +60,12 @@ var badSettings = []struct {
 		attribute: `snippets = ["variant: flatcar`,
 	},
 	{
+		name:      "etcd snapshots too close together",
+		hcl:       `etcd_snapshots { interval = "1m" }`,
+		tf:        `etcd_snapshots = { interval = "1m" }`,
+		attribute: `etcd_snapshots = { interval = "1m" }`,
+	},
+	{
 		name:      "bootstrap machine of a static control plane",
 		hcl:       "bootstrap \"boot\" {\n    ip = \"10.0.0.5\"\n  }",
 		tf:        `bootstrap = { name = "boot", ip = "10.0.0.5" }`,

@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"strconv"
+
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/versions"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -37,6 +40,7 @@ type clusterArgs struct {
 	Kubelet              types.Object `tfsdk:"kubelet"`
 	Etcd                 types.Object `tfsdk:"etcd"`
 	CNIPlugins           types.Object `tfsdk:"cni_plugins"`
+	EtcdSnapshots        types.Object `tfsdk:"etcd_snapshots"`
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
 	WorkerPools          types.Map    `tfsdk:"worker_pools"`
@@ -119,6 +123,12 @@ type programModel struct {
 	URL      types.String `tfsdk:"url"`
 	SHA512   types.String `tfsdk:"sha512"`
 	Image    types.String `tfsdk:"image"`
+}
+
+type etcdSnapshotsModel struct {
+	Enabled  types.Bool   `tfsdk:"enabled"`
+	Interval types.String `tfsdk:"interval"`
+	Keep     types.Int64  `tfsdk:"keep"`
 }
 
 type roleDefaultsModel struct {
@@ -281,6 +291,19 @@ func clusterSchema() schema.Schema {
 				") is downloaded at first boot and checked against its published SHA256SUMS."),
 			"cni_plugins": programAttribute("the CNI plugins (bridge, portmap, loopback, ...)", "Neither OS ships them; "+
 				"only `download` delivery applies, by default of liftoff's pinned release checked against its published sha512."),
+			"etcd_snapshots": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Snapshots each controller takes of its own etcd member with the installed release's etcdctl, " +
+					"on by default: every `" + spec.DefaultEtcdSnapshotInterval + "`, keeping the newest " + strconv.Itoa(spec.DefaultEtcdSnapshotKeep) + ". " +
+					"They are `" + generator.HostEtcdSnapshotDir + "/CLUSTER-MEMBER-TIMESTAMP.db` (UTC, mode 0600), each with a `.sha256` beside it, " +
+					"taken by `liftoff-etcd-snapshot.timer`. The bootstrap machine takes none.",
+				Attributes: map[string]schema.Attribute{
+					"enabled":  schema.BoolAttribute{Optional: true, MarkdownDescription: "`false` takes no snapshots (default `true`)."},
+					"interval": optionalString("The time between snapshots, like `30m`, `1h` (the default) or `1d`; at least `5m`."),
+					"keep": schema.Int64Attribute{Optional: true, MarkdownDescription: "How many snapshots each controller keeps, the newest; " +
+						"older ones are deleted once a new one is taken (default " + strconv.Itoa(spec.DefaultEtcdSnapshotKeep) + ")."},
+				},
+			},
 			"worker_pools": schema.MapNestedAttribute{
 				Optional: true,
 				MarkdownDescription: "Groups of identical workers that are not known one by one (autoscaling groups), keyed by " +

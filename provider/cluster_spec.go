@@ -75,6 +75,14 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 	c.Kubelet = program(m.Kubelet)
 	c.Etcd = program(m.Etcd)
 	c.CNIPlugins = program(m.CNIPlugins)
+	var snap etcdSnapshotsModel
+	if object(m.EtcdSnapshots, &snap) {
+		c.EtcdSnapshots = &spec.EtcdSnapshots{Enabled: snap.Enabled.ValueBoolPointer(), Interval: snap.Interval.ValueString()}
+		if !snap.Keep.IsNull() {
+			keep := int(snap.Keep.ValueInt64())
+			c.EtcdSnapshots.Keep = &keep
+		}
+	}
 	role := func(o types.Object) *spec.RoleDefaults {
 		var rm roleDefaultsModel
 		if !object(o, &rm) {
@@ -174,7 +182,7 @@ func completeSpec(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Dia
 // specSections maps the spec's block names to liftoff_cluster's attributes.
 var specSections = map[string]string{
 	"pki": "pki", "images": "images", "kubelet": "kubelet", "etcd": "etcd", "cni_plugins": "cni_plugins",
-	"controllers": "controller_defaults", "workers": "worker_defaults",
+	"controllers": "controller_defaults", "workers": "worker_defaults", "etcd_snapshots": "etcd_snapshots",
 }
 
 // attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",

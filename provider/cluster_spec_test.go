@@ -50,6 +50,7 @@ func TestAttributePath(t *testing.T) {
 		{"bootstrap.boot.ip", "", path.Root("bootstrap").AtName("ip"), path.Root("bootstrap")},
 		{`bootstrap.boot.labels["a/b"]`, "", path.Root("bootstrap").AtName("labels").AtMapKey("a/b"), path.Root("bootstrap")},
 		{"bootstrap.gone.ip", "", path.Root("bootstrap"), path.Root("bootstrap")},
+		{"etcd_snapshots.interval", "", path.Root("etcd_snapshots").AtName("interval"), path.Root("etcd_snapshots")},
 	}
 	for _, tc := range cases {
 		full := attributePath(spec.Problem{Field: tc.field, Summary: tc.summary}, c)
@@ -117,5 +118,66 @@ func TestSpecOfBootstrapMachine(t *testing.T) {
 	if !ok || !withPath.Path().Equal(path.Root("bootstrap")) || diags[0].Summary() != "Bootstrap machine without a pivot" ||
 		!strings.Contains(diags[0].Detail(), "Field bootstrap.boot") {
 		t.Errorf("a static cluster with a bootstrap machine: %T %s: %s", diags[0], diags[0].Summary(), diags[0].Detail())
+	}
+}
+
+// TestSpecOfEtcdSnapshots checks that etcd_snapshots becomes the spec's snapshot settings, unset
+// ones taking the spec's defaults, and that a bad one is refused at the argument with the CLI's
+// message.
+func TestSpecOfEtcdSnapshots(t *testing.T) {
+	ctx := context.Background()
+	schema := clusterSchema()
+	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
+		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	snapshots := func(s etcdSnapshotsModel) types.Object {
+		o, d := types.ObjectValueFrom(ctx, schema.Attributes["etcd_snapshots"].GetType().(types.ObjectType).AttrTypes, s)
+		if d.HasError() {
+			t.Fatal(d)
+		}
+		return o
+	}
+	model := func(snap types.Object) *clusterModel {
+		return &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
+			Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"), EtcdSnapshots: snap,
+		}}
+	}
+	for _, tc := range []struct {
+		name     string
+		arg      types.Object
+		enabled  bool
+		interval string
+		keep     int
+	}{
+		{"unset", types.ObjectNull(schema.Attributes["etcd_snapshots"].GetType().(types.ObjectType).AttrTypes), true, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
+		{"turned off", snapshots(etcdSnapshotsModel{Enabled: types.BoolValue(false), Interval: types.StringNull(), Keep: types.Int64Null()}), false, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
+		{"every 30 minutes, 48 kept", snapshots(etcdSnapshotsModel{Enabled: types.BoolNull(), Interval: types.StringValue("30m"), Keep: types.Int64Value(48)}), true, "30m", 48},
+	} {
+		c, diags := completeSpec(ctx, model(tc.arg))
+		if diags.HasError() {
+			t.Fatalf("%s: %v", tc.name, diags)
+		}
+		if s := c.EtcdSnapshots; *s.Enabled != tc.enabled || s.Interval != tc.interval || *s.Keep != tc.keep {
+			t.Errorf("%s: enabled %v, interval %q, keep %d; want %v, %q, %d", tc.name, *s.Enabled, s.Interval, *s.Keep, tc.enabled, tc.interval, tc.keep)
+		}
+	}
+
+	_, diags = completeSpec(ctx, model(snapshots(etcdSnapshotsModel{Enabled: types.BoolNull(), Interval: types.StringValue("1m"), Keep: types.Int64Value(0)})))
+	var got []string
+	for _, d := range diags {
+		withPath, ok := d.(diag.DiagnosticWithPath)
+		if !ok || !withPath.Path().Equal(path.Root("etcd_snapshots")) {
+			t.Errorf("%s is not reported at etcd_snapshots", d.Summary())
+		}
+		got = append(got, d.Summary()+": "+d.Detail())
+	}
+	want := []string{
+		"Snapshot interval too short: Field etcd_snapshots.interval: 1m: snapshots must be at least 5m apart, as each one reads the whole etcd database",
+		"Invalid snapshot count: Field etcd_snapshots.keep: keep = 0: keep at least 1 snapshot, or set enabled = false to take none",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("diagnostics\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }

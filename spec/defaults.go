@@ -3,6 +3,7 @@ package spec
 import (
 	"path"
 	"strings"
+	"time"
 
 	"github.com/liftoff-k8s/liftoff/internal/versions"
 )
@@ -19,6 +20,14 @@ const (
 	DefaultKubeletURL    = "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet"
 	DefaultEtcdURL       = "https://github.com/etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-{arch}.tar.gz"
 	DefaultCNIPluginsURL = "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz"
+)
+
+// Each controller snapshots its etcd member hourly and keeps a day of snapshots unless the spec says
+// otherwise. Snapshots are no closer than MinEtcdSnapshotInterval: each one reads the whole database.
+const (
+	DefaultEtcdSnapshotInterval = "1h"
+	DefaultEtcdSnapshotKeep     = 24
+	MinEtcdSnapshotInterval     = 5 * time.Minute
 )
 
 // WithDefaults returns a copy of c with every unset setting filled in. Validate and the generator
@@ -69,6 +78,19 @@ func WithDefaults(c *Cluster) *Cluster {
 	out.Etcd = program(c.Etcd, versions.Etcd, DefaultEtcdURL)
 	out.CNIPlugins = program(c.CNIPlugins, versions.CNIPlugins, DefaultCNIPluginsURL)
 
+	snap := EtcdSnapshots{}
+	if c.EtcdSnapshots != nil {
+		snap = *c.EtcdSnapshots
+	}
+	if snap.Enabled == nil {
+		snap.Enabled = ptr(true)
+	}
+	def(&snap.Interval, DefaultEtcdSnapshotInterval)
+	if snap.Keep == nil {
+		snap.Keep = ptr(DefaultEtcdSnapshotKeep)
+	}
+	out.EtcdSnapshots = &snap
+
 	out.ControllerDefaults = roleDefaults(c.ControllerDefaults)
 	out.WorkerDefaults = roleDefaults(c.WorkerDefaults)
 
@@ -104,6 +126,8 @@ func program(p *Program, version, url string) *Program {
 	out.SHA512 = strings.ToLower(out.SHA512)
 	return &out
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func roleDefaults(r *RoleDefaults) *RoleDefaults {
 	if r == nil {

@@ -68,6 +68,8 @@ type Cluster struct {
 	// CNIPlugins are the standard CNI plugins (bridge, portmap, loopback, ...) the pod network
 	// calls; neither OS ships them. Only download delivery applies.
 	CNIPlugins *Program `hcl:"cni_plugins,block"`
+	// EtcdSnapshots are the snapshots every controller takes of its etcd member.
+	EtcdSnapshots *EtcdSnapshots `hcl:"etcd_snapshots,block"`
 
 	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
@@ -134,6 +136,17 @@ type Program struct {
 	SHA512 string `hcl:"sha512,optional"`
 	// Image is the container image for container delivery; it must be pinned by digest.
 	Image string `hcl:"image,optional"`
+}
+
+// EtcdSnapshots says how often each controller snapshots its own etcd member and how many of the
+// snapshots it keeps. They are on unless turned off.
+type EtcdSnapshots struct {
+	// Enabled is true by default.
+	Enabled *bool `hcl:"enabled,optional"`
+	// Interval is the time between snapshots, at least MinEtcdSnapshotInterval.
+	Interval string `hcl:"interval,optional"`
+	// Keep is how many snapshots a controller keeps, the newest; older ones are deleted.
+	Keep *int `hcl:"keep,optional"`
 }
 
 // RoleDefaults apply to every machine of a role.

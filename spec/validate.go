@@ -142,6 +142,7 @@ func Validate(c *Cluster) Problems {
 	if c.CNIPlugins.Delivery != DeliveryDownload {
 		v.add("cni_plugins.delivery", "Unsupported delivery", "CNI plugins are installed only by download")
 	}
+	v.etcdSnapshots()
 	v.role("controllers", c.ControllerDefaults)
 	v.role("workers", c.WorkerDefaults)
 	v.machines()
@@ -398,6 +399,22 @@ func (v *validator) program(name string, p *Program) {
 		if p.URL != "" || p.SHA512 != "" {
 			v.add(name+".url", "URL set for container delivery", "url and sha512 are used only with download or sysext delivery")
 		}
+	}
+}
+
+// etcdSnapshots checks the snapshot settings even when snapshots are off, so that turning them on
+// later does not surprise.
+func (v *validator) etcdSnapshots() {
+	s := v.c.EtcdSnapshots
+	if d, err := ParseDuration(s.Interval); err != nil || d <= 0 {
+		v.add("etcd_snapshots.interval", "Invalid duration", "%q is not a positive duration like \"1h\", \"30m\" or \"1d\"", s.Interval)
+	} else if d < MinEtcdSnapshotInterval {
+		v.add("etcd_snapshots.interval", "Snapshot interval too short",
+			"%s: snapshots must be at least %s apart, as each one reads the whole etcd database", s.Interval,
+			strings.TrimSuffix(MinEtcdSnapshotInterval.String(), "0s"))
+	}
+	if *s.Keep < 1 {
+		v.add("etcd_snapshots.keep", "Invalid snapshot count", "keep = %d: keep at least 1 snapshot, or set enabled = false to take none", *s.Keep)
 	}
 }
 
