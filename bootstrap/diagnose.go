@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // A failed run is diagnosed: the evidence it left behind is gathered, the likeliest cause is named
@@ -344,11 +345,10 @@ func gatherEtcd(ctx context.Context, dir string, controllers []string) etcdRepor
 	var endpoints []string
 	for _, node := range controllers {
 		m := etcdMemberStatus{node: node}
-		ip, err := certificateAddress(filepath.Join(pkiDir, "etcd", node, "server.crt"))
-		if err != nil {
-			m.err = "its address is unknown: " + err.Error()
+		if member, err := etcdMember(pkiDir, node, spec.RoleController); err != nil {
+			m.err = err.Error()
 		} else {
-			m.endpoint = "https://" + net.JoinHostPort(ip, strconv.Itoa(generator.EtcdClientPort))
+			m.endpoint = member.ClientURL
 			endpoints = append(endpoints, m.endpoint)
 		}
 		rep.members = append(rep.members, m)

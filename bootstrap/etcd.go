@@ -3,15 +3,14 @@ package bootstrap
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // maxApplyLag is how far behind the most advanced permanent member another may be and still count
@@ -32,11 +31,11 @@ func (r *run) transitionEtcd(ctx context.Context) error {
 	endpoints := map[string]string{}
 	var list []string
 	for _, node := range r.plan.controllers {
-		ip, err := certificateAddress(filepath.Join(pkiDir, "etcd", node, "server.crt"))
+		m, err := etcdMember(pkiDir, node, spec.RoleController)
 		if err != nil {
 			return fmt.Errorf("etcd member %s: %w", node, err)
 		}
-		endpoints[node] = "https://" + net.JoinHostPort(ip, strconv.Itoa(generator.EtcdClientPort))
+		endpoints[node] = m.ClientURL
 		list = append(list, endpoints[node])
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: list, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})

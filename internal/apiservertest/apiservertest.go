@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,9 +115,9 @@ func FreeLoopback(t testing.TB) string {
 }
 
 // StartProcess starts args as a test's server process in a process group of its own, with its
-// output in logPath. The group is killed when the test ends (or the test process dies), and a
-// failed test logs the end of the output under name.
-func StartProcess(t testing.TB, name, logPath string, args ...string) {
+// output in logPath. The group is killed when the test ends (or the test process dies), or
+// earlier by kill, and a failed test logs the end of the output under name.
+func StartProcess(t testing.TB, name, logPath string, args ...string) (kill func()) {
 	t.Helper()
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -128,9 +129,15 @@ func StartProcess(t testing.TB, name, logPath string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		kill()
 		log.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
@@ -141,4 +148,5 @@ func StartProcess(t testing.TB, name, logPath string, args ...string) {
 			t.Logf("--- %s:\n%s", name, strings.Join(lines, "\n"))
 		}
 	})
+	return kill
 }
