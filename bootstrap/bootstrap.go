@@ -98,6 +98,9 @@ type run struct {
 	from Stage
 	// dir is the output directory; a failed run's diagnosis goes under diagnosisDir.
 	dir, diagnosisDir string
+	// recovery, when `liftoff recover` rebuilt the bootstrap control plane, is what it wrote.
+	recovery   *Recovery
+	leaseReads map[string]leaseRead
 }
 
 // Run bootstraps the cluster rendered into opts.Dir. It waits for the API, applies the namespaces,
@@ -120,6 +123,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r.plan = newPlan(assets)
+	rec, err := ReadRecovery(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil && r.plan.mode == ModeSelfHosted {
+		r.recovery = rec
+		r.plan.recover(rec)
+	}
 	r.report = &Report{Mode: r.plan.mode, Start: r.start}
 	r.record = &Record{Mode: r.plan.mode, Status: StatusInProgress, Manifests: r.plan.manifests}
 	if err := r.connect(opts); err != nil {
@@ -220,7 +231,12 @@ func (r *run) resume(ctx context.Context) error {
 		return nil
 	}
 	r.record.Teardown, r.record.TeardownSuccessor = prev.Teardown, prev.TeardownSuccessor
-	if prev.Status == StatusComplete && prev.Manifests == r.plan.manifests && r.from == "" {
+	// A recovery after the last completed run means the pivot must run again.
+	recovered := r.recovery != nil && (prev.Completed == nil || r.recovery.Since.After(*prev.Completed))
+	if !recovered {
+		r.recovery = nil
+	}
+	if prev.Status == StatusComplete && prev.Manifests == r.plan.manifests && r.from == "" && !recovered {
 		r.report.AlreadyBootstrapped = true
 		*r.record = *prev
 		r.emit(Event{Stage: "bootstrap", Result: ResultSkipped, Detail: fmt.Sprintf(

@@ -130,7 +130,7 @@ func (r *run) daemonSetMissing(name string, ready func(time.Time)) []string {
 				continue
 			}
 			onNode = append(onNode, p)
-			if t, ok := podReadySince(p); ok {
+			if t, ok := podReadySince(p); ok && r.stale(p) == "" {
 				ready(t)
 				found = true
 			}
@@ -141,6 +141,10 @@ func (r *run) daemonSetMissing(name string, ready func(time.Time)) []string {
 			missing = append(missing, fmt.Sprintf("DaemonSet kube-system/%s has no pod on %s yet", name, node))
 		default:
 			for _, p := range onNode {
+				if why := r.stale(p); why != "" {
+					missing = append(missing, why)
+					continue
+				}
 				missing = append(missing, describePod(p))
 			}
 		}
@@ -161,10 +165,14 @@ func (r *run) deploymentMissing(name string, ready func(time.Time)) []string {
 	readyPods := int32(0)
 	var readySince []time.Time
 	for _, p := range r.workloadPods(name) {
-		if t, ok := podReadySince(p); ok {
+		t, ok := podReadySince(p)
+		switch why := r.stale(p); {
+		case ok && why == "":
 			readySince = append(readySince, t)
 			readyPods++
-		} else {
+		case ok:
+			missing = append(missing, why)
+		default:
 			missing = append(missing, describePod(p))
 		}
 	}

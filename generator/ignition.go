@@ -372,6 +372,14 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every controller of a self-hosted cluster runs the checkpointer.
+	if r.d.SelfHosted && m.Role == spec.RoleController {
+		pod, err := checkpointerPod(r.d, m)
+		if err != nil {
+			return nil, err
+		}
+		pods = append(pods, pod)
+	}
 	for _, p := range pods {
 		files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o600, Text: string(p.Data)})
 	}

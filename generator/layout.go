@@ -18,6 +18,7 @@ const (
 	HostKubeletKubeconfig     = "/var/lib/kubelet/kubeconfig"
 	HostKubeletPKIDir         = "/var/lib/kubelet/pki"
 	HostEtcdDataDir           = "/var/lib/etcd"
+	HostCheckpointDir         = "/var/lib/liftoff/checkpoints"
 	HostEtcdConfig            = "/etc/etcd/etcd.yaml"
 	HostBinDir                = "/opt/bin"
 	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
@@ -80,6 +81,9 @@ const KubeletServingApprover = "liftoff-kubelet-serving-approver"
 // cluster's controllers where only the host can: it removes the bootstrap control plane's static
 // pods when the pivot asks.
 const HostAgent = "liftoff-agent"
+
+// Checkpointer names the static pod of `liftoff checkpointer` on a self-hosted cluster's controllers.
+const Checkpointer = "liftoff-checkpointer"
 
 // PivotRecord is the ConfigMap in kube-system where the pivot records its stages, says when the
 // cluster is bootstrapped, and asks the host agents to act.

@@ -65,6 +65,8 @@ type manifestLayout struct {
 	LabelBootstrap, BootstrapTaintKey, BootstrapTaintEffect                          string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
 	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
+	Checkpointer, CheckpointDir, KubeletKubeconfig, KubeletPKIDir                    string
+	RuntimeEndpoint, RuntimeSocketDir                                                string
 	TLSCipherSuites                                                                  string
 }
 
@@ -93,6 +95,9 @@ var hostLayout = func() manifestLayout {
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
 		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
 		HostAgent: HostAgent, PivotRecord: PivotRecord, StaticPodDir: HostStaticPodDir,
+		Checkpointer: Checkpointer, CheckpointDir: HostCheckpointDir,
+		KubeletKubeconfig: HostKubeletKubeconfig, KubeletPKIDir: HostKubeletPKIDir,
+		RuntimeEndpoint: ContainerdSocket, RuntimeSocketDir: path.Dir(strings.TrimPrefix(ContainerdSocket, "unix://")),
 		TLSCipherSuites: strings.Join(TLSCipherSuites, ","),
 	}
 }()
@@ -204,7 +209,15 @@ func renderManifests(d *Cluster) ([]Asset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(out, pods...), nil
+	out = append(out, pods...)
+	for _, c := range d.Controllers {
+		pod, err := checkpointerPod(d, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pod)
+	}
+	return out, nil
 }
 
 // staticPods are the control-plane pods of controller m in a static control plane, at
@@ -239,6 +252,16 @@ func bootstrapControlPlane(d *Cluster) ([]Asset, error) {
 		out = append(out, Asset{Path: path.Join(OutBootstrapDir, name+".yaml"), Kind: KindStaticPod, Node: first.Name, Role: spec.RoleBootstrap, Mode: 0o644, Data: data})
 	}
 	return out, nil
+}
+
+// checkpointerPod is the static pod of `liftoff checkpointer` on controller m of a self-hosted
+// cluster, at static-pods/<node>/liftoff-checkpointer.yaml.
+func checkpointerPod(d *Cluster, m Machine) (Asset, error) {
+	data, err := executeManifest("checkpointer.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout, Machine: &m})
+	if err != nil {
+		return Asset{}, fmt.Errorf("checkpointer of %s: %w", m.Name, err)
+	}
+	return Asset{Path: path.Join(OutStaticPodDir, m.Name, Checkpointer+".yaml"), Kind: KindStaticPod, Node: m.Name, Role: "controller", Mode: 0o644, Data: data}, nil
 }
 
 // authenticationConfig is kube-apiserver's AuthenticationConfiguration, placed at HostAuthnConfig

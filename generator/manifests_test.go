@@ -508,7 +508,8 @@ func TestControlPlaneModes(t *testing.T) {
 		selfHosted                bool
 	}{
 		{spec.ControlPlaneStatic, 9, 0, false},
-		{spec.ControlPlaneSelfHosted, 0, 3, true},
+		// Self-hosted: the checkpointer is each controller's only static pod.
+		{spec.ControlPlaneSelfHosted, 3, 3, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -570,6 +571,36 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 		}
 		checkHostFilesMounted(t, ps, c)
 		checkSharesPort(t, where, c)
+	}
+
+	// Each controller runs the checkpointer as a static pod, as its node, with what it acts on mounted.
+	var checkpointers []string
+	for _, o := range objs {
+		p, ok := o.obj.(*corev1.Pod)
+		if !ok || p.Name != Checkpointer {
+			continue
+		}
+		checkpointers = append(checkpointers, o.asset)
+		c := p.Spec.Containers[0]
+		node := strings.Split(o.asset, "/")[1]
+		if c.Image != d.Images.Liftoff || !slices.Equal(c.Command[:2], []string{"liftoff", "checkpointer"}) || !slices.Contains(c.Command, "--node="+node) {
+			t.Errorf("%s runs %s %v", o.asset, c.Image, c.Command)
+		}
+		if p.Spec.ServiceAccountName != "" || c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+			t.Errorf("%s: service account %q, security context %+v", o.asset, p.Spec.ServiceAccountName, c.SecurityContext)
+		}
+		var mounted []string
+		for _, m := range c.VolumeMounts {
+			mounted = append(mounted, m.MountPath)
+		}
+		for _, want := range []string{HostStaticPodDir, HostCheckpointDir, HostKubeletKubeconfig, HostKubeletPKIDir, "/run/containerd"} {
+			if !slices.Contains(mounted, want) {
+				t.Errorf("%s does not mount %s: %v", o.asset, want, mounted)
+			}
+		}
+	}
+	if len(checkpointers) != len(d.Controllers) {
+		t.Errorf("checkpointer static pods %v, want one per controller", checkpointers)
 	}
 
 	ds := mustFindObject[*appsv1.DaemonSet](t, objs, "kube-apiserver")

@@ -15,17 +15,17 @@ import (
 )
 
 const loopbackCluster = `cluster "etcdproof" {
-  api_server = "https://127.0.0.10:6443"
+  api_server = "https://PREFIX10:6443"
   controller "c1" {
-    ip     = "127.0.0.11"
+    ip     = "PREFIX11"
     domain = "c1.etcdproof.test"
   }
   controller "c2" {
-    ip     = "127.0.0.12"
+    ip     = "PREFIX12"
     domain = "c2.etcdproof.test"
   }
   controller "c3" {
-    ip     = "127.0.0.13"
+    ip     = "PREFIX13"
     domain = "c3.etcdproof.test"
   }
 }
@@ -36,7 +36,7 @@ const loopbackCluster = `cluster "etcdproof" {
 // them), with peer and client certificate authentication on, and checks its health through a client
 // holding the rendered apiserver→etcd client certificate.
 func TestRealEtcdClusterWithRenderedCertificates(t *testing.T) {
-	_, res := renderSource(t, loopbackCluster)
+	_, res := renderSource(t, strings.ReplaceAll(loopbackCluster, "PREFIX", etcdtest.FreePrefix(t, 3)))
 	var endpoints []string
 	for _, m := range etcdtest.Members(t, res.Assets, t.TempDir()) {
 		cfg := m.Config(t, generator.HostEtcdConfig)
@@ -85,7 +85,7 @@ func TestRealEtcdClusterWithRenderedCertificates(t *testing.T) {
 		t.Fatalf("%d members, want 3", len(members.Members))
 	}
 	for _, m := range members.Members {
-		if len(m.PeerURLs) != 1 || !strings.HasPrefix(m.PeerURLs[0], "https://127.0.0.1") {
+		if len(m.PeerURLs) != 1 || !strings.HasPrefix(m.PeerURLs[0], "https://127.") {
 			t.Errorf("member %s peer URLs %v", m.Name, m.PeerURLs)
 		}
 	}

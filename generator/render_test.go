@@ -432,11 +432,11 @@ func TestSelfHostedRender(t *testing.T) {
 			}
 		}
 	}
-	if static != 0 || bootstrap != 3 {
-		t.Errorf("%d static pods and %d bootstrap pods, want 0 and 3", static, bootstrap)
+	if static != 3 || bootstrap != 3 {
+		t.Errorf("%d static pods and %d bootstrap pods, want 3 (the controllers' checkpointers) and 3", static, bootstrap)
 	}
 	// Step 1 of the pivot: the first controller's kubelet starts the bootstrap control plane; no
-	// other machine gets a control-plane static pod.
+	// other machine gets a control-plane static pod. Every controller runs the checkpointer.
 	for _, node := range []string{"node1", "node2", "node3", "node4"} {
 		cfg, _, err := ign.Parse(res.Assets.Get("ignition/" + node + ".ign").Data)
 		if err != nil {
@@ -451,6 +451,9 @@ func TestSelfHostedRender(t *testing.T) {
 		var want []string
 		if node == "node1" {
 			want = []string{"bootstrap-kube-apiserver.yaml", "bootstrap-kube-controller-manager.yaml", "bootstrap-kube-scheduler.yaml"}
+		}
+		if node != "node4" {
+			want = append(want, Checkpointer+".yaml")
 		}
 		if !slices.Equal(pods, want) {
 			t.Errorf("%s gets static pods %v, want %v", node, pods, want)
@@ -493,7 +496,7 @@ func TestBootstrapMachineRender(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range cfg.Storage.Files {
-			if strings.HasPrefix(f.Path, HostStaticPodDir+"/") {
+			if strings.HasPrefix(f.Path, HostStaticPodDir+"/") && path.Base(f.Path) != Checkpointer+".yaml" {
 				t.Errorf("controller %s gets static pod %s", node, f.Path)
 			}
 		}

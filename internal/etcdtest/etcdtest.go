@@ -39,18 +39,25 @@ import (
 // addresses with etcd's ports free, so that tests running at once on one host do not collide.
 func LoopbackSpec(t testing.TB, name string, controllers int) string {
 	t.Helper()
+	prefix := FreePrefix(t, controllers)
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster %q {\n  api_server = \"https://%s10:6443\"\n", name, prefix)
+	for i := 1; i <= controllers; i++ {
+		fmt.Fprintf(&b, "  controller \"c%d\" {\n    ip = \"%s%d\"\n  }\n", i, prefix, 10+i)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// FreePrefix picks a loopback prefix "127.A.B." whose addresses .11 to .10+controllers have etcd's
+// ports free, so that tests running at once on one host do not collide.
+func FreePrefix(t testing.TB, controllers int) string {
+	t.Helper()
 	for range 20 {
 		prefix := fmt.Sprintf("127.%d.%d.", 100+rand.IntN(150), rand.IntN(256))
-		if !portsFree(prefix, controllers) {
-			continue
+		if portsFree(prefix, controllers) {
+			return prefix
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "cluster %q {\n  api_server = \"https://%s10:6443\"\n", name, prefix)
-		for i := 1; i <= controllers; i++ {
-			fmt.Fprintf(&b, "  controller \"c%d\" {\n    ip = \"%s%d\"\n  }\n", i, prefix, 10+i)
-		}
-		b.WriteString("}\n")
-		return b.String()
 	}
 	t.Fatal("found no loopback addresses with etcd's ports free")
 	return ""

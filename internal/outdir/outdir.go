@@ -198,3 +198,33 @@ func syncDir(dir string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// WriteFileAtomic writes data to path with mode: into a hidden temporary file beside it (programs
+// that watch the directory, such as the kubelet, ignore names beginning with a dot), synced, then
+// renamed into place, so that a reader sees the old file or the whole new one, never a part.
+func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
