@@ -210,8 +210,8 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 			return nil, err
 		}
 		etcdUnit, err := execute("etcd.service.tmpl", map[string]any{
-			"Exec": etcd.Exec + " --config-file=" + HostEtcdConfig, "Notify": c.Etcd.Delivery != spec.DeliveryContainer,
-			"DataDir": HostEtcdDataDir,
+			"Exec": etcd.Exec + " --config-file=" + HostEtcdStartConfig, "Notify": c.Etcd.Delivery != spec.DeliveryContainer,
+			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand,
 		})
 		if err != nil {
 			return nil, err
@@ -231,7 +231,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		} {
 			files = append(files, r.pkiFile(f.name, f.mode))
 		}
-		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))})
+		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))}, etcdJoinFile)
 	}
 	// The bootstrap machine's etcd member is temporary: only controllers keep snapshots.
 	if role == spec.RoleController {
