@@ -142,3 +142,36 @@ func BenchmarkPivot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecovery boots a self-hosted cluster of three controllers, pivots it, and runs each
+// scenario of the failure table once per iteration on it, reporting how long each recovery took
+// (and the further durations a scenario measures: a partitioned Node going NotReady, its pod's
+// eviction, the Node Ready again once the partition heals).
+func BenchmarkRecovery(b *testing.B) {
+	c, client := bootOnly(b, selfHosted(3))
+	ctx, cancel := context.WithTimeout(b.Context(), 15*time.Minute)
+	pivot(b, c, ctx)
+	cancel()
+	sums := map[string]time.Duration{}
+	var units []string
+	add := func(unit string, d time.Duration) {
+		if _, ok := sums[unit]; !ok {
+			units = append(units, unit)
+		}
+		sums[unit] += d
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, s := range failureScenarios {
+			out := runFailure(b, failureCluster{c, client}, s)
+			add(s.metric, out.recovery)
+			for _, m := range out.more {
+				add(m.unit, m.d)
+			}
+		}
+	}
+	b.StopTimer()
+	for _, u := range units {
+		b.ReportMetric(sums[u].Seconds()/float64(b.N), u)
+	}
+}

@@ -43,7 +43,7 @@ func bootCluster(t *testing.T) (*harness.Cluster, kubernetes.Interface) {
 }
 
 // dumpLogs prints the end of every machine's unit and container logs.
-func dumpLogs(t *testing.T, c *harness.Cluster) {
+func dumpLogs(t testing.TB, c *harness.Cluster) {
 	for _, m := range c.Machines() {
 		files, _ := filepath.Glob(filepath.Join(m.Root, "var/log/liftoff-harness/*.log"))
 		more, _ := filepath.Glob(filepath.Join(m.Root, "var/log/pods/*/*/*.log"))

@@ -316,6 +316,9 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 			t.Error("a second pivot did not find the cluster bootstrapped")
 		}
 	})
+	if controllers == 3 {
+		t.Run("failures", func(t *testing.T) { testFailures(t, c, client) })
+	}
 }
 
 // killPivotDuring runs `liftoff bootstrap` and kills it with SIGKILL once it reports stage started.
@@ -377,7 +380,7 @@ func brokenCopy(t *testing.T, dir, component string) string {
 // bootOnly renders testdata/cluster.hcl changed by edit (nil: as it is) and boots it, without
 // bootstrapping. The cluster is closed when the test ends, and the test fails if anything the
 // harness started survives that.
-func bootOnly(t *testing.T, edit func(string) string) (*harness.Cluster, kubernetes.Interface) {
+func bootOnly(t testing.TB, edit func(string) string) (*harness.Cluster, kubernetes.Interface) {
 	t.Helper()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
@@ -408,7 +411,7 @@ func bootOnly(t *testing.T, edit func(string) string) (*harness.Cluster, kuberne
 }
 
 // pivot runs bootstrap on the cluster, logging its progress.
-func pivot(t *testing.T, c *harness.Cluster, ctx context.Context) *bootstrap.Report {
+func pivot(t testing.TB, c *harness.Cluster, ctx context.Context) *bootstrap.Report {
 	t.Helper()
 	report, err := bootstrap.Run(ctx, bootstrap.Options{Dir: c.Dir, Progress: func(e bootstrap.Event) {
 		t.Logf("bootstrap %6.1fs: %s %s %s %s %s", e.Elapsed.Seconds(), e.Stage, e.File, e.Object, e.Result, e.Detail)
