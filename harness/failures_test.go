@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +32,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 
+	"github.com/liftoff-k8s/liftoff/etcdadmin"
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness"
 )
@@ -258,6 +264,7 @@ var failureScenarios = []failureScenario{
 	{name: "1 one of 3 apiservers dies", metric: "s-apiserver-dies", maxFailed: 0.1, inject: apiserverDies},
 	{name: "2 the leading scheduler dies", metric: "s-scheduler-leader-dies", maxFailed: 0.1, inject: leaderDies("kube-scheduler")},
 	{name: "2 the leading controller-manager dies", metric: "s-controller-manager-leader-dies", maxFailed: 0.1, inject: leaderDies("kube-controller-manager")},
+	{name: "7 one of 3 etcd members lost for good", metric: "s-etcd-member-replaced", maxFailed: 0.1, inject: etcdMemberLost},
 	{name: "9 etcd unreachable from the apiservers", metric: "s-etcd-returns-to-api-ready", maxFailed: 1, inject: etcdUnreachable},
 	{name: "10 a worker is partitioned", metric: "s-partitioned-pod-replaced", maxFailed: 0.1, inject: workerPartitioned},
 }
@@ -773,4 +780,104 @@ func waitForLease(ctx context.Context, client kubernetes.Interface, name string,
 		return fmt.Errorf("lease %s: %w; last seen %s", name, err, last)
 	}
 	return nil
+}
+
+// etcdMemberLost loses controller-3's etcd member for good: killed, its data directory emptied.
+// The other two keep quorum and the API serves; `liftoff etcd replace` swaps the lost member for a
+// new one, which controller-3's etcd unit, restarting as it does after any exit, joins as: it
+// catches up with the others' data.
+func etcdMemberLost(t testing.TB, ctx context.Context, fc failureCluster) outcome {
+	m := fc.c.Machine("controller-3")
+	start := time.Now()
+	if _, err := m.Kill("etcd"); err != nil {
+		t.Fatal(err)
+	}
+	// The unit starts etcd again after RestartSec (5 s): its data is gone before.
+	dataDir := filepath.Join(m.Root, generator.HostEtcdDataDir)
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Quorum holds: two healthy members, and the API takes a write.
+	err = poll(ctx, time.Minute, time.Second, func() (bool, string) {
+		members, err := fc.c.EtcdMembers(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return etcdHealthy(members) == 2, fmt.Sprintf("%+v", members)
+	})
+	if err != nil {
+		t.Fatalf("etcd with one member lost: %v", err)
+	}
+	if n := writeKeys(t, ctx, fc.client, "7 written with a member lost", 1); n != 1 {
+		t.Fatal("the API took no write with one etcd member lost")
+	}
+	admin, err := etcdadmin.Open(fc.c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := time.Now()
+	r, err := admin.Replace(ctx, m.Name)
+	if err != nil {
+		t.Fatalf("liftoff etcd replace %s: %v", m.Name, err)
+	}
+	t.Logf("replaced etcd member %s: removed %x, added %x, %d of %d members healthy", m.Name, r.RemovedID, r.AddedID, r.Healthy, r.Members)
+	err = poll(ctx, 3*time.Minute, time.Second, func() (bool, string) {
+		members, err := fc.c.EtcdMembers(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(members) == 3 && etcdHealthy(members) == 3, fmt.Sprintf("%+v", members)
+	})
+	if err != nil {
+		t.Fatalf("the replacement etcd member on %s: %v", m.Name, err)
+	}
+	joined := time.Since(replaced)
+	// The replacement holds what was written, read from it alone.
+	tlsCfg, err := fc.c.EtcdTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := "https://" + net.JoinHostPort(m.IP, strconv.Itoa(generator.EtcdClientPort))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{own}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	prefix := "/registry/configmaps/" + metav1.NamespaceDefault + "/" + scenarioSlug("7 one of 3 etcd members lost for good")
+	err = poll(ctx, time.Minute, time.Second, func() (bool, string) {
+		rctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		got, err := cli.Get(rctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+		if err != nil {
+			return false, err.Error()
+		}
+		return got.Count == keysPerScenario, fmt.Sprintf("%d of %d keys", got.Count, keysPerScenario)
+	})
+	if err != nil {
+		t.Errorf("the replacement member's own data: %v", err)
+	}
+	if err := waitAPIReady(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
+	return outcome{recovery: time.Since(start),
+		note: fmt.Sprintf("quorum held with 2 of 3; replaced %s after the loss; the new member healthy %s after the replace",
+			replaced.Sub(start).Round(100*time.Millisecond), joined.Round(100*time.Millisecond)),
+		more: []measured{{"s-etcd-replaced-member-healthy", joined}}}
+}
+
+// etcdHealthy counts the healthy members.
+func etcdHealthy(members []harness.EtcdMember) int {
+	n := 0
+	for _, m := range members {
+		if m.Healthy {
+			n++
+		}
+	}
+	return n
 }
