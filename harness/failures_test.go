@@ -267,6 +267,10 @@ var failureScenarios = []failureScenario{
 	{name: "7 one of 3 etcd members lost for good", metric: "s-etcd-member-replaced", maxFailed: 0.1, inject: etcdMemberLost},
 	{name: "9 etcd unreachable from the apiservers", metric: "s-etcd-returns-to-api-ready", maxFailed: 1, inject: etcdUnreachable},
 	{name: "10 a worker is partitioned", metric: "s-partitioned-pod-replaced", maxFailed: 0.1, inject: workerPartitioned},
+	// The control plane's own losses come last: each leaves it rebuilt.
+	{name: "3 every scheduler and controller-manager dies", metric: "s-recover-controller-managers", maxFailed: 0.1, inject: everySchedulerAndControllerManagerDies},
+	{name: "8 etcd quorum is lost", metric: "s-etcd-restored-from-snapshot", maxFailed: 1, inject: quorumLostRestoredFromSnapshot},
+	{name: "4 every controller dies, disks survive", metric: "s-recover-every-controller", maxFailed: 1, inject: everyControllerDies},
 }
 
 // testFailures runs the failure table on a pivoted self-hosted cluster of three controllers.

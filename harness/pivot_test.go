@@ -319,6 +319,9 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 	if controllers == 3 {
 		t.Run("failures", func(t *testing.T) { testFailures(t, c, client) })
 	}
+	if controllers == 1 {
+		t.Run("self-healing", func(t *testing.T) { testSelfHealingOneController(t, c, client) })
+	}
 }
 
 // killPivotDuring runs `liftoff bootstrap` and kills it with SIGKILL once it reports stage started.
