@@ -10,14 +10,14 @@ import (
 
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"github.com/liftoff-k8s/liftoff/generator"
 )
 
 // RevisionBump is how far a restore moves etcd's revision past the snapshot's, marking everything
-// before compacted. Kubernetes clients remember revisions (resourceVersions): without the bump a
-// restored cluster would hand out revisions they have already seen for different objects, and
-// their watches would miss changes; with it, their next watch is told to list again. Every member
-// restored from one snapshot gets the same bump, as their revisions must agree.
-const RevisionBump = 1_000_000_000
+// before compacted (see generator.EtcdRevisionBump): the same here as on a controller that restores
+// the spec's etcd_restore snapshot, so that both restore alike.
+const RevisionBump = generator.EtcdRevisionBump
 
 // Restored says what a restore wrote.
 type Restored struct {

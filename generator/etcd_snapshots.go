@@ -45,7 +45,7 @@ func etcdSnapshotUnits(c *spec.Cluster) (*etcdSnapshot, error) {
 		"Cluster": c.Name, "Keep": *s.Keep, "Interval": systemdSpan(interval),
 		"Script": HostEtcdSnapshotScript, "Dir": HostEtcdSnapshotDir, "Config": HostEtcdConfig,
 		"CA": path.Join(HostPKIDir, EtcdCACert), "Cert": path.Join(HostPKIDir, APIServerEtcdCert), "Key": path.Join(HostPKIDir, APIServerEtcdKey),
-		"Etcdctl": etcdTool(c, "etcdctl"), "Etcdutl": etcdTool(c, "etcdutl"),
+		"Etcdctl": etcdTool(c, "etcdctl", HostEtcdSnapshotDir), "Etcdutl": etcdTool(c, "etcdutl", HostEtcdSnapshotDir),
 	})
 	if err != nil {
 		return nil, err
@@ -54,18 +54,21 @@ func etcdSnapshotUnits(c *spec.Cluster) (*etcdSnapshot, error) {
 }
 
 // etcdTool is the command line that runs a program of the etcd release a controller runs (etcdctl,
-// etcdutl), from wherever the spec's etcd delivery put it.
-func etcdTool(c *spec.Cluster, tool string) string {
+// etcdutl), from wherever the spec's etcd delivery put it, able to write in dirs.
+func etcdTool(c *spec.Cluster, tool string, dirs ...string) string {
 	switch c.Etcd.Delivery {
 	case spec.DeliveryContainer:
 		// The image etcd runs from, in a container of its own on the host's network, seeing the
-		// client certificates and the snapshot directory under their host paths. label=disable lets
-		// it read them where SELinux labels them for the host (Fedora CoreOS).
-		return strings.Join([]string{
+		// client certificates and dirs under their host paths. label=disable lets it use them where
+		// SELinux labels them for the host (Fedora CoreOS).
+		args := []string{
 			containerEngine(c.OS), "run", "--rm", "--network=host", "--security-opt", "label=disable",
-			"--volume", HostPKIDir + ":" + HostPKIDir + ":ro", "--volume", HostEtcdSnapshotDir + ":" + HostEtcdSnapshotDir,
-			c.Etcd.Image, tool,
-		}, " ")
+			"--volume", HostPKIDir + ":" + HostPKIDir + ":ro",
+		}
+		for _, d := range dirs {
+			args = append(args, "--volume", d+":"+d)
+		}
+		return strings.Join(append(args, c.Etcd.Image, tool), " ")
 	case spec.DeliverySysext:
 		return "/usr/bin/" + tool
 	default:

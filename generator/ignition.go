@@ -238,6 +238,9 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		if data["EtcdSnapshot"], err = etcdSnapshotUnits(c); err != nil {
 			return nil, err
 		}
+		if data["EtcdRestore"], err = etcdRestoreUnit(r.d); err != nil {
+			return nil, err
+		}
 	}
 	data["Files"], data["Sysexts"] = files, sysexts
 	return data, nil

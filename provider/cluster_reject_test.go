@@ -66,6 +66,12 @@ var badSettings = []struct {
 		attribute: `etcd_snapshots = { interval = "1m" }`,
 	},
 	{
+		name:      "etcd restore over plain HTTP",
+		hcl:       "etcd_restore {\n    url    = \"http://backups.example.com/etcd.db\"\n    sha256 = \"" + strings.Repeat("a1", 32) + "\"\n  }",
+		tf:        `etcd_restore = { url = "http://backups.example.com/etcd.db", sha256 = "` + strings.Repeat("a1", 32) + `" }`,
+		attribute: `etcd_restore = { url = "http://backups.example.com/etcd.db"`,
+	},
+	{
 		name:      "bootstrap machine of a static control plane",
 		hcl:       "bootstrap \"boot\" {\n    ip = \"10.0.0.5\"\n  }",
 		tf:        `bootstrap = { name = "boot", ip = "10.0.0.5" }`,

@@ -41,6 +41,7 @@ type clusterArgs struct {
 	Etcd                 types.Object `tfsdk:"etcd"`
 	CNIPlugins           types.Object `tfsdk:"cni_plugins"`
 	EtcdSnapshots        types.Object `tfsdk:"etcd_snapshots"`
+	EtcdRestore          types.Object `tfsdk:"etcd_restore"`
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
 	WorkerPools          types.Map    `tfsdk:"worker_pools"`
@@ -129,6 +130,11 @@ type etcdSnapshotsModel struct {
 	Enabled  types.Bool   `tfsdk:"enabled"`
 	Interval types.String `tfsdk:"interval"`
 	Keep     types.Int64  `tfsdk:"keep"`
+}
+
+type etcdRestoreModel struct {
+	URL    types.String `tfsdk:"url"`
+	SHA256 types.String `tfsdk:"sha256"`
 }
 
 type roleDefaultsModel struct {
@@ -302,6 +308,21 @@ func clusterSchema() schema.Schema {
 					"interval": optionalString("The time between snapshots, like `30m`, `1h` (the default) or `1d`; at least `5m`."),
 					"keep": schema.Int64Attribute{Optional: true, MarkdownDescription: "How many snapshots each controller keeps, the newest; " +
 						"older ones are deleted once a new one is taken (default " + strconv.Itoa(spec.DefaultEtcdSnapshotKeep) + ")."},
+				},
+			},
+			"etcd_restore": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "A snapshot of the cluster's etcd (`liftoff etcd snapshot`'s, or one a controller took) for the " +
+					"controllers to restore, as `liftoff etcd restore` does, when the cluster is recovered on new machines: with the PKI " +
+					"kept in state, replacing every controller brings the cluster back with the snapshot's data and the same CA. " +
+					"`liftoff-etcd-restore.service` runs before etcd on a controller whose etcd data directory holds no member, downloads " +
+					"the snapshot, restores it only if it matches `sha256`, and removes the download; it does not restore a member the " +
+					"running members have started or added (a replacement, which joins them instead). Remove it once the cluster is back. " +
+					"Workers and the bootstrap machine are unaffected.",
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{Required: true, MarkdownDescription: "The snapshot's `https` URL."},
+					"sha256": schema.StringAttribute{Required: true,
+						MarkdownDescription: "The snapshot's SHA-256: 64 lowercase hex digits, as its `.sha256` file holds them."},
 				},
 			},
 			"worker_pools": schema.MapNestedAttribute{

@@ -51,6 +51,7 @@ func TestAttributePath(t *testing.T) {
 		{`bootstrap.boot.labels["a/b"]`, "", path.Root("bootstrap").AtName("labels").AtMapKey("a/b"), path.Root("bootstrap")},
 		{"bootstrap.gone.ip", "", path.Root("bootstrap"), path.Root("bootstrap")},
 		{"etcd_snapshots.interval", "", path.Root("etcd_snapshots").AtName("interval"), path.Root("etcd_snapshots")},
+		{"etcd_restore.sha256", "", path.Root("etcd_restore").AtName("sha256"), path.Root("etcd_restore")},
 	}
 	for _, tc := range cases {
 		full := attributePath(spec.Problem{Field: tc.field, Summary: tc.summary}, c)
@@ -176,6 +177,61 @@ func TestSpecOfEtcdSnapshots(t *testing.T) {
 	want := []string{
 		"Snapshot interval too short: Field etcd_snapshots.interval: 1m: snapshots must be at least 5m apart, as each one reads the whole etcd database",
 		"Invalid snapshot count: Field etcd_snapshots.keep: keep = 0: keep at least 1 snapshot, or set enabled = false to take none",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("diagnostics\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestSpecOfEtcdRestore checks that etcd_restore becomes the spec's snapshot to restore, none when
+// unset, and that a missing or bad setting is refused at the argument with the CLI's message.
+func TestSpecOfEtcdRestore(t *testing.T) {
+	ctx := context.Background()
+	schema := clusterSchema()
+	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
+		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	attrTypes := schema.Attributes["etcd_restore"].GetType().(types.ObjectType).AttrTypes
+	model := func(restore types.Object) *clusterModel {
+		return &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
+			Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"), EtcdRestore: restore,
+		}}
+	}
+	restore := func(url, sha256 types.String) types.Object {
+		o, d := types.ObjectValueFrom(ctx, attrTypes, etcdRestoreModel{URL: url, SHA256: sha256})
+		if d.HasError() {
+			t.Fatal(d)
+		}
+		return o
+	}
+
+	c, diags := completeSpec(ctx, model(types.ObjectNull(attrTypes)))
+	if diags.HasError() || c.EtcdRestore != nil {
+		t.Errorf("unset: %v, restore %+v", diags, c.EtcdRestore)
+	}
+	sum := strings.Repeat("a1", 32)
+	c, diags = completeSpec(ctx, model(restore(types.StringValue("https://backups.example.com/etcd.db"), types.StringValue(sum))))
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if r := c.EtcdRestore; r == nil || r.URL != "https://backups.example.com/etcd.db" || r.SHA256 != sum {
+		t.Errorf("set: restore %+v", r)
+	}
+
+	_, diags = completeSpec(ctx, model(restore(types.StringValue("http://backups.example.com/etcd.db"), types.StringNull())))
+	var got []string
+	for _, d := range diags {
+		withPath, ok := d.(diag.DiagnosticWithPath)
+		if !ok || !withPath.Path().Equal(path.Root("etcd_restore")) {
+			t.Errorf("%s is not reported at etcd_restore", d.Summary())
+		}
+		got = append(got, d.Summary()+": "+d.Detail())
+	}
+	want := []string{
+		`Invalid URL: Field etcd_restore.url: "http://backups.example.com/etcd.db" must be an https URL, with anything but RFC 3986's characters percent-encoded`,
+		"Missing sha256: Field etcd_restore.sha256: a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("diagnostics\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

@@ -70,6 +70,9 @@ type Cluster struct {
 	CNIPlugins *Program `hcl:"cni_plugins,block"`
 	// EtcdSnapshots are the snapshots every controller takes of its etcd member.
 	EtcdSnapshots *EtcdSnapshots `hcl:"etcd_snapshots,block"`
+	// EtcdRestore, when set, is a snapshot every controller without etcd data restores its member
+	// from before etcd first starts: a cluster rebuilt from a snapshot with the PKI it had.
+	EtcdRestore *EtcdRestore `hcl:"etcd_restore,block"`
 
 	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
@@ -147,6 +150,18 @@ type EtcdSnapshots struct {
 	Interval string `hcl:"interval,optional"`
 	// Keep is how many snapshots a controller keeps, the newest; older ones are deleted.
 	Keep *int `hcl:"keep,optional"`
+}
+
+// EtcdRestore is a snapshot of the cluster's etcd (`liftoff etcd snapshot`'s, or a controller's own)
+// that controllers restore as `liftoff etcd restore` does, to recover the cluster on new machines:
+// each one only into an empty data directory, and only as one of the members forming the restored
+// cluster, never as a replacement joining running members.
+type EtcdRestore struct {
+	// URL is where each controller downloads the snapshot from, over HTTPS.
+	URL string `hcl:"url,optional"`
+	// SHA256 is the snapshot's digest (64 lowercase hex digits, as its .sha256 file holds it); a
+	// download that does not match is not restored.
+	SHA256 string `hcl:"sha256,optional"`
 }
 
 // RoleDefaults apply to every machine of a role.

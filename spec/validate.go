@@ -113,6 +113,7 @@ var (
 	versionRE   = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
 	imageRE     = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 	sha512RE    = regexp.MustCompile(`^[a-f0-9]{128}$`)
+	sha256RE    = regexp.MustCompile(`^[a-f0-9]{64}$`)
 	taintRE     = regexp.MustCompile(`^([^=:]+)(=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$`)
 	algorithms  = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
 	minMinor    = 33
@@ -143,6 +144,7 @@ func Validate(c *Cluster) Problems {
 		v.add("cni_plugins.delivery", "Unsupported delivery", "CNI plugins are installed only by download")
 	}
 	v.etcdSnapshots()
+	v.etcdRestore()
 	v.role("controllers", c.ControllerDefaults)
 	v.role("workers", c.WorkerDefaults)
 	v.machines()
@@ -415,6 +417,29 @@ func (v *validator) etcdSnapshots() {
 	}
 	if *s.Keep < 1 {
 		v.add("etcd_snapshots.keep", "Invalid snapshot count", "keep = %d: keep at least 1 snapshot, or set enabled = false to take none", *s.Keep)
+	}
+}
+
+// urlTextRE is the characters a URL is written with (RFC 3986); anything else is percent-encoded.
+// A URL of these needs no quoting in a systemd unit but %'s doubling.
+var urlTextRE = regexp.MustCompile(`^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$`)
+
+// etcdRestore checks the snapshot controllers restore from: it comes over HTTPS and is pinned by its
+// digest, as a controller restores only a download that matches it.
+func (v *validator) etcdRestore() {
+	r := v.c.EtcdRestore
+	if r == nil {
+		return
+	}
+	if r.URL == "" {
+		v.add("etcd_restore.url", "Missing URL", "set url to the https URL each controller downloads the snapshot from")
+	} else if u, err := url.Parse(r.URL); err != nil || u.Scheme != "https" || u.Host == "" || !urlTextRE.MatchString(r.URL) {
+		v.add("etcd_restore.url", "Invalid URL", "%q must be an https URL, with anything but RFC 3986's characters percent-encoded", r.URL)
+	}
+	if r.SHA256 == "" {
+		v.add("etcd_restore.sha256", "Missing sha256", "a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file")
+	} else if !sha256RE.MatchString(r.SHA256) {
+		v.add("etcd_restore.sha256", "Invalid sha256", "%q is not 64 lowercase hex digits (the first field of the snapshot's .sha256 file)", r.SHA256)
 	}
 }
 

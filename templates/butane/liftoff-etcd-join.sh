@@ -1,5 +1,6 @@
 #!/bin/bash
 # liftoff-etcd-join RENDERED START
+# liftoff-etcd-join --standing RENDERED
 #
 # Writes START, the configuration etcd starts with, from RENDERED, the member's rendered
 # configuration. etcd reads nothing but its configuration file, so whether this member forms a new
@@ -17,8 +18,19 @@
 # The other members of the rendered initial cluster are asked at their client port, with this
 # member's peer certificate, for their linearizable member list; a member without quorum gives
 # none. A member that finds no answer waits at most 5 seconds.
+#
+# With --standing it writes nothing and prints how the running members list this member, whatever
+# its data directory holds, then its name and peer URL: "STANDING NAME PEER-URL", where STANDING is
+# none (no member answers), unlisted, initial (named by the initial cluster, never started), added
+# (added, never started) or started. liftoff-etcd-restore restores a snapshot only for none or
+# initial.
 set -euo pipefail
-rendered=$1 start=$2
+standing=
+if [[ ${1:-} == --standing ]]; then
+  standing=1
+  shift
+fi
+rendered=$1 start=${2:-}
 
 fail() {
   echo "liftoff-etcd-join: $*" >&2
@@ -53,7 +65,7 @@ write() {
   trap - EXIT
 }
 
-if compgen -G "$data/member/wal/*.wal" >/dev/null; then
+if [[ -z $standing ]] && compgen -G "$data/member/wal/*.wal" >/dev/null; then
   write cat "$rendered"
   exit 0
 fi
@@ -78,11 +90,11 @@ done
 rm -rf "$answers"
 trap - EXIT
 
-join=
+mine=none
 if [[ -n $list ]]; then
   # Members are flat JSON objects: {"ID":"..","name":"..","peerURLs":[..],"clientURLs":[..]},
   # the name and client URLs missing until the member first starts.
-  members=() mine=
+  members=() mine=unlisted
   while IFS= read -r m; do
     mid=$(sed -n 's/.*"ID":"\([0-9]*\)".*/\1/p' <<<"$m")
     mname=$(sed -n 's/.*"name":"\([^"]*\)".*/\1/p' <<<"$m")
@@ -101,21 +113,27 @@ if [[ -n $list ]]; then
       members+=("${mname:-unstarted-$mid}=$u")
     done
   done < <(grep -o '{"ID":[^{}]*}' <<<"$list")
-  case $mine in
-  "")
-    echo "liftoff-etcd-join: the running members do not list etcd member $name ($peer): they will not let it in until it is added (liftoff etcd replace --dir OUT $name)" >&2
-    ;;
-  started)
-    fail "etcd member $name has no data in $data, but the running members list it as started: it lost its data and cannot rejoin as that member. Replace it: liftoff etcd replace --dir OUT $name"
-    ;;
-  added)
-    join=$(
-      IFS=,
-      echo "${members[*]}"
-    )
-    ;;
-  esac
 fi
+if [[ -n $standing ]]; then
+  echo "$mine $name $peer"
+  exit 0
+fi
+
+join=
+case $mine in
+unlisted)
+  echo "liftoff-etcd-join: the running members do not list etcd member $name ($peer): they will not let it in until it is added (liftoff etcd replace --dir OUT $name)" >&2
+  ;;
+started)
+  fail "etcd member $name has no data in $data, but the running members list it as started: it lost its data and cannot rejoin as that member. Replace it: liftoff etcd replace --dir OUT $name"
+  ;;
+added)
+  join=$(
+    IFS=,
+    echo "${members[*]}"
+  )
+  ;;
+esac
 
 if [[ -z $join ]]; then
   write cat "$rendered"
