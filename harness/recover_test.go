@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liftoff-k8s/liftoff/bootstrap"
@@ -22,25 +23,44 @@ import (
 func everySchedulerAndControllerManagerDies(t testing.TB, ctx context.Context, fc failureCluster) outcome {
 	start := time.Now()
 	zero := int64(0)
-	// Schedulers first: pods the dying controller-managers make in their place stay Pending.
-	for _, name := range []string{"kube-scheduler", "kube-controller-manager"} {
-		if err := fc.client.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero},
-			metav1.ListOptions{LabelSelector: "k8s-app=" + name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The fault is real: no controller-manager and scheduler run again by themselves.
-	time.Sleep(20 * time.Second)
-	for _, name := range harness.LeaderComponents {
-		pods, err := fc.client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=" + name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pods.Items {
-			if harness.PodReady(&p) {
-				t.Fatalf("%s came back by itself (pod %s): the fault did not take", name, p.Name)
+	running := func() []string {
+		var out []string
+		for _, name := range harness.LeaderComponents {
+			pods, err := fc.client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=" + name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodRunning {
+					out = append(out, p.Name)
+				}
 			}
 		}
+		return out
+	}
+	// A scheduler still stopping can place the pods a controller-manager still stopping makes in
+	// their place: delete until none of either runs, at which point nothing makes or places new ones.
+	var quiet time.Time
+	for ; quiet.IsZero() || time.Since(quiet) < 15*time.Second; time.Sleep(3 * time.Second) {
+		if left := running(); len(left) > 0 {
+			quiet = time.Time{}
+			for _, name := range []string{"kube-scheduler", "kube-controller-manager"} {
+				if err := fc.client.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero},
+					metav1.ListOptions{LabelSelector: "k8s-app=" + name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		} else if quiet.IsZero() {
+			quiet = time.Now()
+		}
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("controller-managers and schedulers keep coming back: %v", running())
+		}
+	}
+	// The fault is real: none runs again by itself.
+	time.Sleep(20 * time.Second)
+	if left := running(); len(left) > 0 {
+		t.Fatalf("controller-managers or schedulers came back by themselves: %v", left)
 	}
 	return recoverAndPivot(t, ctx, fc, start, liftoffrecover.Options{Dir: fc.c.Dir})
 }
