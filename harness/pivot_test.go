@@ -205,6 +205,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 			t.Errorf("after a failed pivot %d bootstrap pods run, want 3: nothing may be torn down", bootstrapPods)
 		}
 	}
+	stopOwnProbe := func() {}
 	if controllers == 3 {
 		// Interrupted at the start of every stage (cancelled in process), once killed with
 		// SIGKILL as a process, and once by a reboot of the bootstrap control plane's machine,
@@ -238,14 +239,19 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}()
-		defer func() {
-			stopProbe()
-			<-probeDone
-			t.Logf("the test's own client: %d requests through the endpoint, %d failed, %d more while the bootstrap machine rebooted", requests, failed, duringReboot)
-			if failed != 0 || requests < 10 {
-				t.Errorf("the test's own client: %d of %d requests failed during the interrupted pivots", failed, requests)
-			}
-		}()
+		// The probe ends with the pivot, before the tests that take the API away on purpose.
+		var once sync.Once
+		stopOwnProbe = func() {
+			once.Do(func() {
+				stopProbe()
+				<-probeDone
+				t.Logf("the test's own client: %d requests through the endpoint, %d failed, %d more while the bootstrap machine rebooted", requests, failed, duringReboot)
+				if failed != 0 || requests < 10 {
+					t.Errorf("the test's own client: %d of %d requests failed during the interrupted pivots", failed, requests)
+				}
+			})
+		}
+		defer stopOwnProbe()
 		reboot := func(m *harness.Machine) {
 			probeMu.Lock()
 			rebooting = true
@@ -295,6 +301,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 	}
 
 	report := pivot(t, c, waitCtx)
+	stopOwnProbe()
 	if report.Mode != bootstrap.ModeSelfHosted || report.AlreadyBootstrapped {
 		t.Errorf("report: mode %q, already bootstrapped %v", report.Mode, report.AlreadyBootstrapped)
 	}
