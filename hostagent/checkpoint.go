@@ -222,7 +222,7 @@ func (c *Checkpointer) Sync(ctx context.Context, now time.Time) {
 		}
 		switch {
 		case !active && rtErr == nil && !running && c.unreachable >= 2:
-			if err := c.activate(key, cp); err != nil {
+			if err := c.activate(key); err != nil {
 				c.logOnce("state/"+key, "activating checkpoint %s: %v", key, err)
 			} else {
 				c.logOnce("state/"+key, "checkpoint %s activated: its parent is not running here and the API cannot be reached", key)
@@ -363,7 +363,11 @@ func (c *Checkpointer) save(ctx context.Context, key string, p *corev1.Pod) erro
 		return err
 	}
 	for rel, b := range files {
-		if err := writeFile(filepath.Join(c.dataDir(key), rel), b); err != nil {
+		p := filepath.Join(c.dataDir(key), rel)
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		if err := writeFile(p, b); err != nil {
 			return err
 		}
 	}
@@ -379,7 +383,7 @@ func (c *Checkpointer) save(ctx context.Context, key string, p *corev1.Pod) erro
 	return nil
 }
 
-func (c *Checkpointer) activate(key string, cp *corev1.Pod) error {
+func (c *Checkpointer) activate(key string) error {
 	data, err := os.ReadFile(c.inactivePath(key))
 	if err != nil {
 		return err
