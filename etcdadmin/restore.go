@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/outdir"
 )
 
 // RevisionBump is how far a restore moves etcd's revision past the snapshot's, marking everything
@@ -82,7 +83,7 @@ func (c *Cluster) Restore(path, member, dataDir string) (_ *Restored, err error)
 	if err := os.Rename(filepath.Join(restored, "member"), filepath.Join(dataDir, "member")); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := outdir.SyncDir(dataDir); err != nil {
 		return nil, err
 	}
 	return &Restored{Member: m.Name, DataDir: dataDir, SHA256: sum, InitialCluster: c.InitialCluster(), Token: c.Name}, nil

@@ -18,6 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"github.com/liftoff-k8s/liftoff/internal/outdir"
 )
 
 // statusTimeout bounds asking one member whether it is healthy.
@@ -167,16 +169,7 @@ func writeAtomic(path string, write func(io.Writer) error, check func(part strin
 	if err := os.Rename(part, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return outdir.SyncDir(filepath.Dir(path))
 }
 
 // VerifySnapshot checks the snapshot at path against the SHA-256 in HashFile(path) and returns

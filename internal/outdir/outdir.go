@@ -94,7 +94,7 @@ func Write(dir string, assets *generator.Assets) (err error) {
 	}
 	defer func() {
 		if err == nil {
-			err = syncDir(parent)
+			err = SyncDir(parent)
 		}
 	}()
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
@@ -190,7 +190,8 @@ func syncfs(dir string) error {
 	return unix.Syncfs(int(f.Fd()))
 }
 
-func syncDir(dir string) error {
+// SyncDir flushes a directory's entries (a rename into it, a new file) to disk.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -226,5 +227,5 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
