@@ -2,6 +2,7 @@ package testbin
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -28,9 +29,22 @@ type recipe struct {
 	cgo  bool
 	// hint is added to a build failure to say what usually fixes it.
 	hint string
+	// sums are go.sum lines the wrapper module starts with, for required modules that the public
+	// checksum database does not hold: they are verified against these instead and never looked
+	// up there (their paths go into GONOSUMDB).
+	sums []string
+	// sumsOf is a required module whose own go.sum the wrapper module takes as well, so that its
+	// dependencies are verified against the checksums its release recorded rather than looked up.
+	sumsOf string
+	// files are directories of required modules installed beside the recipe's first program, as
+	// bin/NAME-VERSION/DIR: data it reads at run time.
+	files []moduleDir
 }
 
 type module struct{ path, version string }
+
+// A moduleDir is a directory inside a module's source.
+type moduleDir struct{ module, dir string }
 
 // A program is one binary of a recipe. When a recipe has several programs, `go build -o DIR`
 // names each after its package path, so name must be that name.
@@ -47,6 +61,7 @@ var recipes = []*recipe{
 	flannelRecipe(),
 	flannelCNIPluginRecipe(),
 	cniPluginsRecipe(),
+	kubeBenchRecipe(),
 }
 
 func ignitionRecipe() *recipe {
@@ -311,4 +326,33 @@ func cniPluginsRecipe() *recipe {
 		r.programs = append(r.programs, program{p[strings.LastIndex(p, "/")+1:], mod + "/plugins/" + p})
 	}
 	return r
+}
+
+// kubeBenchRecipe builds kube-bench, which runs the CIS Kubernetes Benchmark against the machine it
+// runs on, with the benchmark definitions of the same release (cfg/) beside it.
+func kubeBenchRecipe() *recipe {
+	const mod = "github.com/aquasecurity/kube-bench"
+	return &recipe{
+		name:    "kube-bench",
+		version: versions.KubeBench,
+		require: []module{{mod, versions.KubeBench}},
+		// The public checksum database does not hold kube-bench's releases, so the checksums of
+		// the one versions.KubeBench pins are kept here (a new version's are in the go.sum of a
+		// module that requires it).
+		sums: []string{
+			mod + " " + versions.KubeBench + " h1:LBt4OyzKIDP654v+IWtfbeCG40Q+mhdbBnXZRuewpvY=",
+			mod + " " + versions.KubeBench + "/go.mod h1:f2yV6jN7eug4JJOGYDxpu4RxSOb4VbEE//8b+7Yqwqc=",
+		},
+		sumsOf:   mod,
+		files:    []moduleDir{{mod, "cfg"}},
+		programs: []program{{"kube-bench", mod}},
+		// As kube-bench's makefile stamps it, for `kube-bench version`.
+		ldflags: []string{"-X " + mod + "/cmd.KubeBenchVersion=" + versions.KubeBench},
+	}
+}
+
+// KubeBenchConfigDir returns the directory of the CIS benchmark definitions that kube-bench at
+// kubeBench (a path Path returned) was built with: its --config-dir.
+func KubeBenchConfigDir(kubeBench string) string {
+	return filepath.Join(filepath.Dir(kubeBench), "cfg")
 }

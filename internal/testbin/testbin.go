@@ -1,6 +1,6 @@
 // Package testbin builds or locates the real programs that liftoff's tests run: Ignition, etcd,
-// the Kubernetes control plane and node programs, CoreDNS, flannel, the CNI plugins and
-// matchbox, each at the version pinned in internal/versions.
+// the Kubernetes control plane and node programs, CoreDNS, flannel, the CNI plugins, matchbox
+// and kube-bench, each at the version pinned in internal/versions.
 //
 // Programs are built from the Go module proxy with a small wrapper module per recipe and cached
 // under $LIFTOFF_CACHE (default ~/.cache/liftoff) as bin/NAME-VERSION/NAME. A cached binary is
@@ -12,12 +12,15 @@ package testbin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,7 +179,8 @@ func (r *recipe) build(ctx context.Context, root string) error {
 	if err != nil {
 		return fmt.Errorf("testbin: building %s %s needs the go command on PATH: %w", r.name, r.version, err)
 	}
-	run := func(args ...string) error {
+	// output runs the go command in the wrapper module and returns what it printed on stdout.
+	output := func(args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, goTool, args...)
 		cmd.Dir = work
 		cmd.Env = append(os.Environ(),
@@ -186,6 +190,9 @@ func (r *recipe) build(ctx context.Context, root string) error {
 			"GOOS="+runtime.GOOS,
 			"GOARCH="+runtime.GOARCH,
 		)
+		if noSumDB := r.sumModules(); len(noSumDB) > 0 {
+			cmd.Env = append(cmd.Env, "GONOSUMDB="+strings.Join(noSumDB, ","))
+		}
 		// Programs without cgo are static, so that an image needs nothing but the program.
 		if r.cgo {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=1")
@@ -193,8 +200,8 @@ func (r *recipe) build(ctx context.Context, root string) error {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 		}
 		cmd.WaitDelay = 10 * time.Second
-		var out bytes.Buffer
-		cmd.Stdout = &out
+		var stdout, out bytes.Buffer
+		cmd.Stdout = io.MultiWriter(&stdout, &out)
 		cmd.Stderr = &out
 		if err := cmd.Run(); err != nil {
 			msg := fmt.Sprintf("testbin: building %s %s: go %s: %v\n%s",
@@ -202,9 +209,13 @@ func (r *recipe) build(ctx context.Context, root string) error {
 			if r.hint != "" && ctx.Err() == nil {
 				msg += "\nhint: " + r.hint
 			}
-			return errors.New(msg)
+			return nil, errors.New(msg)
 		}
-		return nil
+		return stdout.Bytes(), nil
+	}
+	run := func(args ...string) error {
+		_, err := output(args...)
+		return err
 	}
 
 	if err := run("mod", "init", "liftoff.test/"+r.name); err != nil {
@@ -212,6 +223,27 @@ func (r *recipe) build(ctx context.Context, root string) error {
 	}
 	if err := r.writeModule(work); err != nil {
 		return fmt.Errorf("testbin: writing the %s wrapper module: %w", r.name, err)
+	}
+	// moduleDir downloads a required module and returns the directory of its source.
+	moduleDir := func(path string) (string, error) {
+		out, err := output("mod", "download", "-json", path)
+		if err != nil {
+			return "", err
+		}
+		var m struct{ Dir string }
+		if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+			return "", fmt.Errorf("testbin: building %s %s: go mod download %s printed no directory: %v", r.name, r.version, path, err)
+		}
+		return m.Dir, nil
+	}
+	if r.sumsOf != "" {
+		dir, err := moduleDir(r.sumsOf)
+		if err != nil {
+			return err
+		}
+		if err := appendFile(filepath.Join(work, "go.sum"), filepath.Join(dir, "go.sum")); err != nil {
+			return fmt.Errorf("testbin: taking %s's go.sum: %w", r.sumsOf, err)
+		}
 	}
 	out := filepath.Join(work, "out")
 	args := []string{"build", "-trimpath", "-ldflags", strings.Join(append([]string{"-s", "-w"}, r.ldflags...), " ")}
@@ -230,6 +262,16 @@ func (r *recipe) build(ctx context.Context, root string) error {
 		return err
 	}
 
+	// The files go first: a program in place means that the recipe is complete.
+	for _, f := range r.files {
+		dir, err := moduleDir(f.module)
+		if err != nil {
+			return err
+		}
+		if err := installDir(filepath.Join(dir, f.dir), filepath.Join(filepath.Dir(binPath(root, r, r.programs[0].name)), f.dir)); err != nil {
+			return fmt.Errorf("testbin: installing %s of %s %s: %w", f.dir, f.module, r.version, err)
+		}
+	}
 	for _, p := range r.programs {
 		dst := binPath(root, r, p.name)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -264,6 +306,11 @@ func (r *recipe) writeModule(dir string) error {
 		return err
 	}
 
+	if len(r.sums) > 0 {
+		if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte(strings.Join(r.sums, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	for d, src := range r.mains {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
@@ -273,6 +320,50 @@ func (r *recipe) writeModule(dir string) error {
 		}
 	}
 	return nil
+}
+
+// sumModules are the modules whose checksums the recipe pins.
+func (r *recipe) sumModules() []string {
+	var paths []string
+	for _, line := range r.sums {
+		if p := strings.Fields(line)[0]; !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// appendFile appends the contents of src to dst.
+func appendFile(dst, src string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// installDir copies the directory tree src to dst, replacing what a killed build left there: it is
+// written beside dst and renamed into place.
+func installDir(src, dst string) error {
+	tmp := dst + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.CopyFS(tmp, os.DirFS(src)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }
 
 // tail returns the last n lines of s, where a build's error is.

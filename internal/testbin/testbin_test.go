@@ -35,6 +35,7 @@ func TestRealProgramsReportPinnedVersions(t *testing.T) {
 		{"flannel", nil, "CNI flannel plugin " + versions.FlannelCNIPluginSource},
 		{"bridge", nil, "CNI bridge plugin " + versions.CNIPlugins},
 		{"portmap", nil, "CNI portmap plugin " + versions.CNIPlugins},
+		{"kube-bench", []string{"version"}, versions.KubeBench},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +54,17 @@ func TestRealProgramsReportPinnedVersions(t *testing.T) {
 	}
 }
 
+// TestKubeBenchHasItsBenchmarks checks that kube-bench is installed with the benchmark definitions
+// of its own release.
+func TestKubeBenchHasItsBenchmarks(t *testing.T) {
+	dir := KubeBenchConfigDir(MustPath(t, "kube-bench"))
+	for _, f := range []string{"config.yaml", "cis-1.11/config.yaml", "cis-1.11/master.yaml", "cis-1.11/node.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func versionOf(t *testing.T, name string) string {
 	t.Helper()
 	r, err := recipeOf(name)
@@ -67,7 +79,7 @@ func TestEveryNameHasOneRecipe(t *testing.T) {
 		"kube-scheduler", "kube-proxy", "kubelet", "matchbox", "terraform-provider-matchbox",
 		"coredns", "flanneld", "flannel"}
 	want = append(want, "dhcp", "host-local", "static", "bridge", "dummy", "host-device", "ipvlan", "loopback",
-		"macvlan", "ptp", "tap", "vlan", "bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf")
+		"macvlan", "ptp", "tap", "vlan", "bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf", "kube-bench")
 	got := Names()
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("Names() = %v, want %v", got, want)

@@ -34,6 +34,9 @@ const (
 	// the tests build as the flannel CNI plugin: flannel-io/cni-plugin, where the plugin lives now,
 	// is not a module the Go proxy serves, and this is the same plugin before it moved.
 	FlannelCNIPluginSource = "v0.9.1"
+	// KubeBench is the kube-bench release, with the CIS Kubernetes Benchmark definitions it ships,
+	// that the tests run against a local cluster.
+	KubeBench = "v0.14.0"
 )
 
 // Liftoff is liftoff's own release version, the tag of its image.
