@@ -48,6 +48,9 @@ func (r *run) waitForAPI(ctx context.Context) error {
 		}
 	}
 	r.emit(Event{Stage: StageWaitAPI, Object: host, Result: ResultReady, Detail: "/readyz answered ok"})
+	if err := r.ensureAdmins(ctx); err != nil {
+		return err
+	}
 
 	// The namespace is watched, not polled: its ADDED event is the signal.
 	lw := &cache.ListWatch{

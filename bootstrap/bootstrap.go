@@ -101,6 +101,9 @@ type run struct {
 	// recovery, when `liftoff recover` rebuilt the bootstrap control plane, is what it wrote.
 	recovery   *Recovery
 	leaseReads map[string]leaseRead
+	// superAdmin is the break-glass kubeconfig ensureAdmins may use; empty when the run was given
+	// its own credentials.
+	superAdmin string
 }
 
 // Run bootstraps the cluster rendered into opts.Dir. It waits for the API, applies the namespaces,
@@ -318,6 +321,7 @@ func (r *run) connect(opts Options) error {
 		path := opts.Kubeconfig
 		if path == "" {
 			path = filepath.Join(opts.Dir, AdminKubeconfig)
+			r.superAdmin = filepath.Join(opts.Dir, SuperAdminKubeconfig)
 		}
 		var err error
 		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {

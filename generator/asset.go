@@ -21,6 +21,7 @@ const (
 	KindManifest       Kind = "manifest"
 	KindStaticPod      Kind = "static-pod"
 	KindBootstrapToken Kind = "bootstrap-token"
+	KindEncryptionKey  Kind = "encryption-key"
 )
 
 // Asset is one rendered file: its path under the output directory, what it is, which machine or role

@@ -3,6 +3,7 @@ package generator
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"io/fs"
@@ -185,7 +186,7 @@ func (k *keyring) leaf(base string, ca *pki.KeyPair, t pki.Template) (*pki.KeyPa
 type ClusterPKI struct {
 	CA, EtcdCA, FrontProxyCA                                     *pki.KeyPair
 	APIServer, APIServerKubelet, APIServerEtcd, FrontProxyClient *pki.KeyPair
-	Admin, ControllerManager, Scheduler                          *pki.KeyPair
+	Admin, SuperAdmin, ControllerManager, Scheduler              *pki.KeyPair
 	ServiceAccount                                               crypto.Signer
 	EtcdServer, EtcdPeer                                         map[string]*pki.KeyPair
 }
@@ -214,6 +215,7 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 	p.APIServerEtcd = must(k.leaf("apiserver-etcd-client", p.EtcdCA, client(UserAPIServerEtcd)))
 	p.FrontProxyClient = must(k.leaf("front-proxy-client", p.FrontProxyCA, client(UserFrontProxyClient)))
 	p.Admin = must(k.leaf("admin", p.CA, client(UserAdmin, UserAdminGroup)))
+	p.SuperAdmin = must(k.leaf("super-admin", p.CA, client(UserSuperAdmin, UserSuperAdminGroup)))
 	p.ControllerManager = must(k.leaf("controller-manager", p.CA, client(UserControllerManager)))
 	p.Scheduler = must(k.leaf("scheduler", p.CA, client(UserScheduler)))
 	for _, m := range d.EtcdMembers() {
@@ -310,6 +312,32 @@ func (k *keyring) bootstrapToken() (string, error) {
 	}
 	k.emit(BootstrapTokenPath, KindBootstrapToken, 0o600, []byte(token+"\n"))
 	return token, nil
+}
+
+// encryptionKey returns the key kube-apiserver seals Secrets with (32 random bytes, base64), reusing
+// an earlier render's. Secrets sealed with a lost key cannot be read again, so an unreadable one is
+// an error, never replaced.
+func (k *keyring) encryptionKey() (string, error) {
+	data, ok, err := k.read(EncryptionKeyPath)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		key := strings.TrimSpace(string(data))
+		if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 32 {
+			return "", fmt.Errorf("existing %s is not a 32-byte base64 key: every Secret in etcd is sealed with it, so liftoff will not replace it; restore it from a backup of the output directory", EncryptionKeyPath)
+		}
+		k.emit(EncryptionKeyPath, KindEncryptionKey, 0o600, []byte(key+"\n"))
+		return key, nil
+	}
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(k.rand, b); err != nil {
+		return "", err
+	}
+	key := base64.StdEncoding.EncodeToString(b)
+	k.changes = append(k.changes, Change{EncryptionKeyPath, "created"})
+	k.emit(EncryptionKeyPath, KindEncryptionKey, 0o600, []byte(key+"\n"))
+	return key, nil
 }
 
 var bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)

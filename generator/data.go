@@ -51,6 +51,8 @@ type Cluster struct {
 	BootstrapTokenSecret string
 	// CACertPEM is the cluster CA certificate, for kubeconfigs and ConfigMaps.
 	CACertPEM string
+	// EncryptionKey is the base64 key kube-apiserver seals Secrets with in etcd.
+	EncryptionKey string
 }
 
 // Machine is one machine as templates see it.

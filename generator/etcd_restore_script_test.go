@@ -130,7 +130,7 @@ func TestEtcdRestoreScriptAgainstRealEtcd(t *testing.T) {
 		if p.unit == "" || p.script == nil {
 			t.Fatalf("%s's Ignition config has no restore unit or script", m.Name)
 		}
-		writeRootFile(t, m.Root, p.script.Path, decodeSource(t, p.script.Contents.Source, p.script.Contents.Compression), fs.FileMode(*p.script.Mode))
+		writeRootFile(t, m.Root, p.script.Path, generator.DecodeSource(t, p.script.Contents.Source, p.script.Contents.Compression), fs.FileMode(*p.script.Mode))
 		command := strings.Fields(unitSetting(p.unit, "ExecStart"))
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()

@@ -121,7 +121,7 @@ func TestEtcdRestoreUnit(t *testing.T) {
 					t.Fatalf("%s: restore unit %q, enabled %v", node, p.unit, p.enabled)
 				}
 				if p.script == nil || p.script.Mode == nil || *p.script.Mode != 0o755 ||
-					string(decodeSource(t, p.script.Contents.Source, p.script.Contents.Compression)) != string(script) {
+					string(generator.DecodeSource(t, p.script.Contents.Source, p.script.Contents.Compression)) != string(script) {
 					t.Fatalf("%s: the script is missing or differs from %s", node, generator.EtcdRestoreScriptTemplate)
 				}
 				// Every controller gets the same: the script finds the member from its own configuration.

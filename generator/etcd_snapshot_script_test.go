@@ -56,7 +56,7 @@ func TestEtcdSnapshotScriptAgainstRealEtcd(t *testing.T) {
 	for _, f := range cfg.Storage.Files {
 		switch f.Path {
 		case generator.HostEtcdSnapshotScript, path.Join(generator.HostPKIDir, generator.APIServerEtcdCert), path.Join(generator.HostPKIDir, generator.APIServerEtcdKey):
-			writeRootFile(t, m.Root, f.Path, decodeSource(t, f.Contents.Source, f.Contents.Compression), fs.FileMode(*f.Mode))
+			writeRootFile(t, m.Root, f.Path, generator.DecodeSource(t, f.Contents.Source, f.Contents.Compression), fs.FileMode(*f.Mode))
 		}
 	}
 	// The service's command and environment as rendered, with the release's tools where this test has them.

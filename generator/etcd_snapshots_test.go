@@ -188,7 +188,7 @@ func TestEtcdSnapshotUnits(t *testing.T) {
 					t.Fatalf("%s: units %v enabled %v, want the service and the timer, the timer enabled", node, slices.Sorted(maps.Keys(p.units)), p.enabled)
 				}
 				if p.script == nil || p.script.Mode == nil || *p.script.Mode != 0o755 ||
-					string(decodeSource(t, p.script.Contents.Source, p.script.Contents.Compression)) != string(script) {
+					string(generator.DecodeSource(t, p.script.Contents.Source, p.script.Contents.Compression)) != string(script) {
 					t.Fatalf("%s: the script is missing or differs from templates/butane/liftoff-etcd-snapshot.sh", node)
 				}
 				// Every controller gets the same: the script finds the member from its own configuration.

@@ -231,7 +231,11 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		} {
 			files = append(files, r.pkiFile(f.name, f.mode))
 		}
-		files = append(files, hostFile{Path: HostAuthnConfig, Mode: 0o644, Text: string(authenticationConfig(r.d))}, etcdJoinFile)
+		apiServer, err := apiServerFiles(r.d)
+		if err != nil {
+			return nil, err
+		}
+		files = append(append(files, apiServer...), etcdJoinFile)
 	}
 	// The bootstrap machine's etcd member is temporary: only controllers keep snapshots.
 	if role == spec.RoleController {

@@ -63,7 +63,7 @@ func kubeletConfigOf(t *testing.T, cfg igntypes.Config) *kubeletv1beta1.KubeletC
 	for _, f := range cfg.Storage.Files {
 		if f.Path == generator.HostKubeletConfig {
 			var kc kubeletv1beta1.KubeletConfiguration
-			if err := yaml.UnmarshalStrict(decodeSource(t, f.Contents.Source, f.Contents.Compression), &kc); err != nil {
+			if err := yaml.UnmarshalStrict(generator.DecodeSource(t, f.Contents.Source, f.Contents.Compression), &kc); err != nil {
 				t.Fatalf("%s: %v", f.Path, err)
 			}
 			return &kc
@@ -153,7 +153,7 @@ func kernelSettingProblems(t *testing.T, cfg igntypes.Config) (protected bool, p
 	sysctlFiles := map[string][]byte{}
 	for _, f := range cfg.Storage.Files {
 		if path.Dir(f.Path) == "/etc/sysctl.d" && strings.HasSuffix(f.Path, ".conf") {
-			sysctlFiles[path.Base(f.Path)] = decodeSource(t, f.Contents.Source, f.Contents.Compression)
+			sysctlFiles[path.Base(f.Path)] = generator.DecodeSource(t, f.Contents.Source, f.Contents.Compression)
 		}
 	}
 	settings := sysctlSettings(sysctlFiles)

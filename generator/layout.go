@@ -9,6 +9,10 @@ const (
 	HostStaticPodDir          = "/etc/kubernetes/manifests"
 	HostBootstrapPodDir       = "/etc/kubernetes/bootstrap-manifests"
 	HostAuthnConfig           = "/etc/kubernetes/authentication.yaml"
+	HostAuditPolicy           = "/etc/kubernetes/audit-policy.yaml"
+	HostAuditLogDir           = "/var/log/kubernetes/audit"
+	HostAdmissionConfig       = "/etc/kubernetes/admission.yaml"
+	HostEncryptionConfig      = "/etc/kubernetes/encryption.yaml"
 	HostAdminConf             = "/etc/kubernetes/admin.conf"
 	HostControllerManagerConf = "/etc/kubernetes/controller-manager.conf"
 	HostSchedulerConf         = "/etc/kubernetes/scheduler.conf"
@@ -64,8 +68,15 @@ const (
 
 // Identities in client certificates, which the rendered RBAC refers to.
 const (
-	UserAdminGroup        = "system:masters"
-	UserAdmin             = "liftoff-admin"
+	// UserAdminGroup is bound to cluster-admin through RBAC (liftoff:cluster-admins), so the admin
+	// credential's rights can be revoked and every request of it is authorized and audited.
+	UserAdminGroup = "liftoff:cluster-admins"
+	UserAdmin      = "liftoff-admin"
+	// UserSuperAdmin is the break-glass credential (auth/super-admin.conf): system:masters, which
+	// no RBAC rule can take away. It stays in the output directory: no machine receives it.
+	// `liftoff bootstrap` uses it once, to create the admins' binding before anything else.
+	UserSuperAdmin        = "liftoff-super-admin"
+	UserSuperAdminGroup   = "system:masters"
 	UserControllerManager = "system:kube-controller-manager"
 	UserScheduler         = "system:kube-scheduler"
 	UserAPIServerKubelet  = "kube-apiserver-kubelet-client"

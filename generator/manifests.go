@@ -9,6 +9,10 @@ import (
 	"strings"
 	"text/template"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/liftoff-k8s/liftoff/spec"
 	"github.com/liftoff-k8s/liftoff/templates"
 )
@@ -52,8 +56,9 @@ func jsonString(s string) string {
 
 // manifestLayout is what manifest templates need of layout.go: host paths and well-known names.
 type manifestLayout struct {
-	PKIDir, AuthnConfig, ControllerManagerConf, SchedulerConf string
-	CNIConfDir, CNIBinDir                                     string
+	PKIDir, AuthnConfig, ControllerManagerConf, SchedulerConf   string
+	AuditPolicy, AuditLogDir, AdmissionConfig, EncryptionConfig string
+	CNIConfDir, CNIBinDir                                       string
 
 	CACert, CAKey, FrontProxyCACert, ServiceAccountKey, ServiceAccountPub                      string
 	APIServerCert, APIServerKey, APIServerKubeletCert, APIServerKubeletKey                     string
@@ -63,7 +68,7 @@ type manifestLayout struct {
 
 	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
 	LabelBootstrap, BootstrapTaintKey, BootstrapTaintEffect                          string
-	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup                   string
+	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup, AdminGroup       string
 	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
 	Checkpointer, CheckpointDir, KubeletKubeconfig, KubeletPKIDir                    string
 	RuntimeEndpoint, RuntimeSocketDir                                                string
@@ -76,6 +81,8 @@ var hostLayout = func() manifestLayout {
 	bkey, beffect, _ := strings.Cut(TaintBootstrap, ":")
 	return manifestLayout{
 		PKIDir: HostPKIDir, AuthnConfig: HostAuthnConfig,
+		AuditPolicy: HostAuditPolicy, AuditLogDir: HostAuditLogDir,
+		AdmissionConfig: HostAdmissionConfig, EncryptionConfig: HostEncryptionConfig,
 		ControllerManagerConf: HostControllerManagerConf, SchedulerConf: HostSchedulerConf,
 		CNIConfDir: HostCNIConfDir, CNIBinDir: HostCNIBinDir,
 
@@ -93,7 +100,7 @@ var hostLayout = func() manifestLayout {
 		LabelBootstrap: LabelBootstrap, BootstrapTaintKey: bkey, BootstrapTaintEffect: beffect,
 		CheckpointAnnotation: CheckpointAnnotation,
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
-		NodeBootstrapGroup: NodeBootstrapGroup, KubeletServingApprover: KubeletServingApprover,
+		NodeBootstrapGroup: NodeBootstrapGroup, AdminGroup: UserAdminGroup, KubeletServingApprover: KubeletServingApprover,
 		HostAgent: HostAgent, PivotRecord: PivotRecord, StaticPodDir: HostStaticPodDir,
 		Checkpointer: Checkpointer, CheckpointDir: HostCheckpointDir,
 		KubeletKubeconfig: HostKubeletKubeconfig, KubeletPKIDir: HostKubeletPKIDir,
@@ -158,6 +165,7 @@ func selfHostedOnly(d *Cluster) bool { return d.SelfHosted }
 // add-ons that run on it.
 var clusterManifests = []clusterManifest{
 	{file: "00-bootstrap-token.yaml", kind: KindBootstrapToken, mode: 0o600},
+	{file: "01-cluster-admins-rbac.yaml"},
 	{file: "01-tls-bootstrap-rbac.yaml"},
 	{file: "02-cluster-info.yaml"},
 	{file: "10-kube-apiserver.yaml", template: "kube-apiserver-daemonset.yaml.tmpl", component: componentAPIServer, only: selfHostedOnly},
@@ -264,14 +272,50 @@ func checkpointerPod(d *Cluster, m Machine) (Asset, error) {
 	return Asset{Path: path.Join(OutStaticPodDir, m.Name, Checkpointer+".yaml"), Kind: KindStaticPod, Node: m.Name, Role: "controller", Mode: 0o644, Data: data}, nil
 }
 
-// authenticationConfig is kube-apiserver's AuthenticationConfiguration, placed at HostAuthnConfig
-// on controllers.
-func authenticationConfig(d *Cluster) []byte {
-	data, err := executeManifest("authentication.yaml.tmpl", manifestData{Cluster: d, Layout: hostLayout})
-	if err != nil {
-		// The template reads nothing from the spec, so only a broken template gets here, and
-		// every test that renders a cluster would fail on it.
-		panic(err)
+// apiServerFiles are the configuration files every kube-apiserver reads from its controller's
+// disk, all readable by root only: who may call anonymously, what is audited, the Pod Security
+// defaults, and the key Secrets are encrypted with.
+func apiServerFiles(d *Cluster) ([]hostFile, error) {
+	var files []hostFile
+	for _, f := range []struct{ host, template string }{
+		{HostAuthnConfig, "authentication.yaml.tmpl"},
+		{HostAuditPolicy, "audit-policy.yaml.tmpl"},
+		{HostAdmissionConfig, "admission.yaml.tmpl"},
+	} {
+		data, err := executeManifest(f.template, manifestData{Cluster: d, Layout: hostLayout})
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, hostFile{Path: f.host, Mode: 0o600, Text: string(data)})
 	}
-	return data
+	enc, err := encryptionConfig(d.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, hostFile{Path: HostEncryptionConfig, Mode: 0o600, Text: string(enc)}), nil
+}
+
+// EncryptionKeyName names the cluster's key in the EncryptionConfiguration; etcd values sealed
+// with it begin with EncryptedSecretPrefix.
+const EncryptionKeyName = "liftoff-1"
+
+// EncryptedSecretPrefix begins every Secret's value in etcd once kube-apiserver has sealed it.
+const EncryptedSecretPrefix = "k8s:enc:secretbox:v1:" + EncryptionKeyName + ":"
+
+// encryptionConfig is kube-apiserver's EncryptionConfiguration: Secrets are sealed with
+// XSalsa20-Poly1305 (secretbox) under the cluster's key before they reach etcd. The identity
+// provider reads what was written before encryption was on; such a Secret is sealed when next
+// written.
+func encryptionConfig(key string) ([]byte, error) {
+	cfg := apiserverv1.EncryptionConfiguration{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apiserver.config.k8s.io/v1", Kind: "EncryptionConfiguration"},
+		Resources: []apiserverv1.ResourceConfiguration{{
+			Resources: []string{"secrets"},
+			Providers: []apiserverv1.ProviderConfiguration{
+				{Secretbox: &apiserverv1.SecretboxConfiguration{Keys: []apiserverv1.Key{{Name: EncryptionKeyName, Secret: key}}}},
+				{Identity: &apiserverv1.IdentityConfiguration{}},
+			},
+		}},
+	}
+	return yaml.Marshal(cfg)
 }

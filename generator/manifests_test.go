@@ -3,6 +3,7 @@ package generator
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,6 +25,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	apiserverconfig "k8s.io/apiserver/pkg/apis/apiserver"
 	apiserverinstall "k8s.io/apiserver/pkg/apis/apiserver/install"
+	"k8s.io/apiserver/pkg/apis/audit"
+	auditinstall "k8s.io/apiserver/pkg/apis/audit/install"
+	auditvalidation "k8s.io/apiserver/pkg/apis/audit/validation"
 	"k8s.io/client-go/kubernetes/scheme"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	kubeproxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
@@ -330,8 +334,9 @@ func TestRBACBindsOnlyWhatBootstrapAndKubeletAccessNeed(t *testing.T) {
 		role    string
 		subject rbacv1.Subject
 	}{
-		{"system:node-bootstrapper", subject(rbacv1.GroupKind, "system:bootstrappers")},
-		{"system:certificates.k8s.io:certificatesigningrequests:nodeclient", subject(rbacv1.GroupKind, "system:bootstrappers")},
+		{"cluster-admin", subject(rbacv1.GroupKind, UserAdminGroup)},
+		{"system:node-bootstrapper", subject(rbacv1.GroupKind, NodeBootstrapGroup)},
+		{"system:certificates.k8s.io:certificatesigningrequests:nodeclient", subject(rbacv1.GroupKind, NodeBootstrapGroup)},
 		{"system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", subject(rbacv1.GroupKind, "system:nodes")},
 		{"system:kubelet-api-admin", subject(rbacv1.UserKind, UserAPIServerKubelet)},
 		{"system:node-proxier", subject(rbacv1.ServiceAccountKind, "kube-proxy")},
@@ -388,14 +393,17 @@ func TestStaticPodsRunOnTheirController(t *testing.T) {
 				t.Fatalf("%d static pods, want 3", len(pods))
 			}
 			objs := decodeManifests(t, pods)
+			// The apiserver serves on the machine's address; the controller-manager and the
+			// scheduler only on its loopback.
 			for _, c := range []struct {
 				component string
 				port      int
 				probe     string
+				host      string
 			}{
-				{"kube-apiserver", d.APIServerPort, "/livez"},
-				{"kube-controller-manager", ControllerManagerPort, "/healthz"},
-				{"kube-scheduler", SchedulerPort, "/healthz"},
+				{"kube-apiserver", d.APIServerPort, "/livez", m.IP},
+				{"kube-controller-manager", ControllerManagerPort, "/healthz", "127.0.0.1"},
+				{"kube-scheduler", SchedulerPort, "/healthz", "127.0.0.1"},
 			} {
 				t.Run(c.component, func(t *testing.T) {
 					a := pods[slices.IndexFunc(pods, func(a Asset) bool { return strings.HasSuffix(a.Path, c.component+".yaml") })]
@@ -410,8 +418,8 @@ func TestStaticPodsRunOnTheirController(t *testing.T) {
 					if len(ctr.Command) == 0 || ctr.Command[0] != c.component {
 						t.Errorf("command %v does not start with %s", ctr.Command, c.component)
 					}
-					if v, _ := flagValue(ctr.Args, "--bind-address"); v != m.IP {
-						t.Errorf("--bind-address=%q, want %s", v, m.IP)
+					if v, _ := flagValue(ctr.Args, "--bind-address"); v != c.host {
+						t.Errorf("--bind-address=%q, want %s", v, c.host)
 					}
 					if v, _ := flagValue(ctr.Args, "--secure-port"); v != strconv.Itoa(c.port) {
 						t.Errorf("--secure-port=%q, want %d", v, c.port)
@@ -426,8 +434,8 @@ func TestStaticPodsRunOnTheirController(t *testing.T) {
 							continue
 						}
 						g := p.HTTPGet
-						if g.Host != m.IP || g.Scheme != corev1.URISchemeHTTPS || g.Port.IntValue() != c.port {
-							t.Errorf("%s probe %s://%s:%s%s, want https://%s:%d", kind, g.Scheme, g.Host, g.Port.String(), g.Path, m.IP, c.port)
+						if g.Host != c.host || g.Scheme != corev1.URISchemeHTTPS || g.Port.IntValue() != c.port {
+							t.Errorf("%s probe %s://%s:%s%s, want https://%s:%d", kind, g.Scheme, g.Host, g.Port.String(), g.Path, c.host, c.port)
 						}
 					}
 					if g := ctr.LivenessProbe.HTTPGet; g.Path != c.probe {
@@ -484,7 +492,8 @@ func checkHostFilesMounted(t *testing.T, ps corev1.PodSpec, c corev1.Container) 
 		}
 	}
 	for _, vm := range c.VolumeMounts {
-		if hp, ok := hostPaths[vm.Name]; !ok || hp != vm.MountPath || !vm.ReadOnly {
+		// Only the audit log is written to the host.
+		if hp, ok := hostPaths[vm.Name]; !ok || hp != vm.MountPath || vm.ReadOnly == (vm.MountPath == HostAuditLogDir) {
 			t.Errorf("mount %s at %s: host path %q read-only %v", vm.Name, vm.MountPath, hp, vm.ReadOnly)
 		}
 	}
@@ -563,11 +572,17 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 			t.Errorf("%s: nodeSelector %v tolerations %v hostNetwork %v", where, ps.NodeSelector, ps.Tolerations, ps.HostNetwork)
 		}
 		c := ps.Containers[0]
-		if v, _ := flagValue(c.Args, "--bind-address"); v != "$(HOST_IP)" {
-			t.Errorf("%s: --bind-address=%q", where, v)
-		}
-		if len(c.Env) != 1 || c.Env[0].Name != "HOST_IP" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.FieldRef.FieldPath != "status.hostIP" {
-			t.Errorf("%s: HOST_IP is not the node's address: %+v", where, c.Env)
+		if c.Name != componentAPIServer {
+			if v, _ := flagValue(c.Args, "--bind-address"); v != "127.0.0.1" || len(c.Env) != 0 {
+				t.Errorf("%s: --bind-address=%q env %+v, want the loopback only", where, v, c.Env)
+			}
+		} else {
+			if v, _ := flagValue(c.Args, "--bind-address"); v != "$(HOST_IP)" {
+				t.Errorf("%s: --bind-address=%q", where, v)
+			}
+			if len(c.Env) != 1 || c.Env[0].Name != "HOST_IP" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.FieldRef.FieldPath != "status.hostIP" {
+				t.Errorf("%s: HOST_IP is not the node's address: %+v", where, c.Env)
+			}
 		}
 		checkHostFilesMounted(t, ps, c)
 		checkSharesPort(t, where, c)
@@ -650,8 +665,12 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 	for _, name := range []string{"bootstrap-kube-apiserver", "bootstrap-kube-controller-manager", "bootstrap-kube-scheduler"} {
 		pod := mustFindObject[*corev1.Pod](t, objs, name)
 		c := pod.Spec.Containers[0]
-		if v, _ := flagValue(c.Args, "--bind-address"); v != first.IP {
-			t.Errorf("%s --bind-address=%q, want %s", name, v, first.IP)
+		want := first.IP
+		if name != "bootstrap-kube-apiserver" {
+			want = "127.0.0.1"
+		}
+		if v, _ := flagValue(c.Args, "--bind-address"); v != want {
+			t.Errorf("%s --bind-address=%q, want %s", name, v, want)
 		}
 		if c.Command[0] != strings.TrimPrefix(name, "bootstrap-") {
 			t.Errorf("%s runs %v", name, c.Command)
@@ -689,7 +708,9 @@ func TestNothingListensOnEveryInterface(t *testing.T) {
 			for where, ps := range podSpecs(decodeManifests(t, assets)) {
 				for _, c := range ps.Containers {
 					for _, flag := range []string{"--bind-address", "--advertise-address"} {
-						if v, ok := flagValue(c.Args, flag); ok && !ips[v] {
+						v, ok := flagValue(c.Args, flag)
+						loopback := v == "127.0.0.1" && c.Name != componentAPIServer
+						if ok && !ips[v] && !loopback {
 							t.Errorf("%s: %s %s=%s is not a controller's address", where, c.Name, flag, v)
 						}
 					}
@@ -881,7 +902,7 @@ func TestAuthenticationConfigAllowsAnonymousOnlyHealthChecks(t *testing.T) {
 	s := runtime.NewScheme()
 	apiserverinstall.Install(s)
 	codecs := serializer.NewCodecFactory(s, serializer.EnableStrict)
-	obj, gvk, err := codecs.UniversalDecoder().Decode(authenticationConfig(manifestCluster(t, nil)), nil, nil)
+	obj, gvk, err := codecs.UniversalDecoder().Decode(apiServerFile(t, manifestCluster(t, nil), HostAuthnConfig), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -904,6 +925,93 @@ func TestAuthenticationConfigAllowsAnonymousOnlyHealthChecks(t *testing.T) {
 	}
 	if !sameStrings(paths, []string{"/livez", "/readyz", "/healthz"}) {
 		t.Errorf("anonymous requests allowed on %v", paths)
+	}
+}
+
+// apiServerFile is the apiserver configuration file a controller receives at host path p.
+func apiServerFile(t *testing.T, d *Cluster, p string) []byte {
+	t.Helper()
+	files, err := apiServerFiles(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == p {
+			if f.Mode != 0o600 {
+				t.Errorf("%s has mode %#o, not 0600", p, f.Mode)
+			}
+			return []byte(f.Text)
+		}
+	}
+	t.Fatalf("controllers get no %s", p)
+	return nil
+}
+
+// TestAPIServerConfigurationFilesLoad decodes the audit policy, the admission configuration and the
+// encryption configuration strictly, with kube-apiserver's own schemes, and validates the policy as
+// it does at start. The clusters of the harness tests start kube-apiserver with them all.
+func TestAPIServerConfigurationFilesLoad(t *testing.T) {
+	d := manifestCluster(t, nil)
+	d.EncryptionKey = base64.StdEncoding.EncodeToString(make([]byte, 32))
+
+	s := runtime.NewScheme()
+	apiserverinstall.Install(s)
+	auditinstall.Install(s)
+	codecs := serializer.NewCodecFactory(s, serializer.EnableStrict)
+	decode := func(p string, into runtime.Object) {
+		t.Helper()
+		if _, _, err := codecs.UniversalDecoder().Decode(apiServerFile(t, d, p), nil, into); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+
+	var policy audit.Policy
+	decode(HostAuditPolicy, &policy)
+	if errs := auditvalidation.ValidatePolicy(&policy); len(errs) > 0 {
+		t.Errorf("audit policy: %v", errs.ToAggregate())
+	}
+	// Secrets' bodies are never logged: the first rule that matches a secret says Metadata.
+	for _, r := range policy.Rules {
+		if slices.ContainsFunc(r.Resources, func(g audit.GroupResources) bool { return g.Group == "" && slices.Contains(g.Resources, "secrets") }) {
+			if r.Level != audit.LevelMetadata {
+				t.Errorf("secrets are audited at level %s", r.Level)
+			}
+			break
+		}
+		if r.Level != audit.LevelNone && len(r.Resources) == 0 && len(r.NonResourceURLs) == 0 && len(r.Verbs) == 0 {
+			t.Errorf("a rule at level %s matches secrets before theirs", r.Level)
+		}
+	}
+
+	var enc apiserverconfig.EncryptionConfiguration
+	decode(HostEncryptionConfig, &enc)
+	if len(enc.Resources) != 1 || !slices.Equal(enc.Resources[0].Resources, []string{"secrets"}) {
+		t.Fatalf("encrypted resources %+v", enc.Resources)
+	}
+	first := enc.Resources[0].Providers[0]
+	if first.Secretbox == nil || first.Secretbox.Keys[0].Secret != d.EncryptionKey || first.Secretbox.Keys[0].Name != EncryptionKeyName {
+		t.Errorf("Secrets are not written with the cluster's secretbox key first: %+v", first)
+	}
+
+	var adm apiserverconfig.AdmissionConfiguration
+	decode(HostAdmissionConfig, &adm)
+	if len(adm.Plugins) != 1 || adm.Plugins[0].Name != "PodSecurity" {
+		t.Fatalf("admission plugins configured: %+v", adm.Plugins)
+	}
+	var pss struct {
+		Defaults   map[string]string `json:"defaults"`
+		Exemptions struct {
+			Namespaces []string `json:"namespaces"`
+		} `json:"exemptions"`
+	}
+	if err := json.Unmarshal(adm.Plugins[0].Configuration.Raw, &pss); err != nil {
+		t.Fatal(err)
+	}
+	if pss.Defaults["enforce"] != "baseline" || pss.Defaults["warn"] != "restricted" || pss.Defaults["audit"] != "restricted" {
+		t.Errorf("Pod Security defaults %v", pss.Defaults)
+	}
+	if !slices.Equal(pss.Exemptions.Namespaces, []string{"kube-system"}) {
+		t.Errorf("namespaces exempt from Pod Security: %v", pss.Exemptions.Namespaces)
 	}
 }
 

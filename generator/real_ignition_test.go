@@ -2,11 +2,8 @@ package generator_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	ign "github.com/coreos/ignition/v2/config/v3_4"
-	"github.com/vincent-petithory/dataurl"
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
@@ -109,30 +105,6 @@ func applyIgnition(t *testing.T, ignition, root string, config []byte) {
 	}
 }
 
-func decodeSource(t *testing.T, source *string, compression *string) []byte {
-	t.Helper()
-	if source == nil {
-		return nil
-	}
-	u, err := url.Parse(*source)
-	if err != nil || u.Scheme != "data" {
-		t.Fatalf("file source %q is not inline", *source)
-	}
-	d, err := dataurl.DecodeString(*source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := d.Data
-	if compression != nil && *compression == "gzip" {
-		r, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ = io.ReadAll(r)
-	}
-	return data
-}
-
 // TestRealIgnitionAppliesEveryConfig applies each rendered config with the real Ignition binary
 // into a sysroot, checks that every file landed with its mode and content and every unit with its
 // enablement, and has systemd verify the units.
@@ -175,7 +147,7 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 						if strings.HasSuffix(f.Path, ".key") && info.Mode().Perm() != 0o600 {
 							t.Errorf("private key %s has mode %o", f.Path, info.Mode().Perm())
 						}
-						want := decodeSource(t, f.Contents.Source, f.Contents.Compression)
+						want := generator.DecodeSource(t, f.Contents.Source, f.Contents.Compression)
 						if got, _ := os.ReadFile(full); !bytes.Equal(got, want) {
 							t.Errorf("%s content differs from the config", f.Path)
 						}

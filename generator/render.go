@@ -44,6 +44,9 @@ type Result struct {
 // BootstrapTokenPath holds the kubelet bootstrap token ("id.secret") so a re-render keeps it.
 const BootstrapTokenPath = "pki/bootstrap-token"
 
+// EncryptionKeyPath holds the key kube-apiserver encrypts Secrets at rest with, so a re-render keeps it.
+const EncryptionKeyPath = "pki/secrets-encryption.key"
+
 // Render renders a cluster. c must have passed spec.Complete.
 func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	if opts.Rand == nil {
@@ -68,6 +71,9 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.EncryptionKey, err = keys.encryptionKey(); err != nil {
+		return nil, err
+	}
 	out := &Assets{Cluster: d.Name}
 	out.Add(keys.assets...)
 	d.BootstrapTokenID, d.BootstrapTokenSecret, _ = strings.Cut(token, ".")
@@ -79,6 +85,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 		kp         *pki.KeyPair
 	}{
 		{"admin.conf", UserAdmin, p.Admin},
+		{"super-admin.conf", UserSuperAdmin, p.SuperAdmin},
 		{"controller-manager.conf", UserControllerManager, p.ControllerManager},
 		{"scheduler.conf", UserScheduler, p.Scheduler},
 		{"bootstrap-kubelet.conf", "kubelet-bootstrap", nil},

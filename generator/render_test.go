@@ -1,10 +1,14 @@
 package generator
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	ign "github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/vincent-petithory/dataurl"
 
 	"github.com/liftoff-k8s/liftoff/generator/pki"
 	"github.com/liftoff-k8s/liftoff/spec"
@@ -207,7 +212,8 @@ func TestCertificateChainsUsagesAndSANs(t *testing.T) {
 		{"pki/apiserver-kubelet-client.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerKubelet, nil, nil, nil},
 		{"pki/apiserver-etcd-client.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerEtcd, nil, nil, nil},
 		{"pki/front-proxy-client.crt", "pki/front-proxy-ca.crt", x509.ExtKeyUsageClientAuth, UserFrontProxyClient, nil, nil, nil},
-		{"pki/admin.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAdmin, []string{"system:masters"}, nil, nil},
+		{"pki/admin.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAdmin, []string{"liftoff:cluster-admins"}, nil, nil},
+		{"pki/super-admin.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserSuperAdmin, []string{"system:masters"}, nil, nil},
 		{"pki/controller-manager.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserControllerManager, nil, nil, nil},
 		{"pki/scheduler.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserScheduler, nil, nil, nil},
 		{"pki/etcd/node1/server.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageServerAuth, "node1", nil, []string{"node1.example.com"}, []string{"10.0.0.11"}},
@@ -375,6 +381,21 @@ func TestIgnitionParsesAndPlacesFiles(t *testing.T) {
 					wantFiles[path.Join(HostPKIDir, EtcdPeerKey)] = 0o600
 					wantFiles[HostEtcdConfig] = 0o600
 					wantFiles[path.Join(HostStaticPodDir, "kube-apiserver.yaml")] = 0o600
+					for _, p := range []string{HostAuthnConfig, HostAuditPolicy, HostAdmissionConfig, HostEncryptionConfig} {
+						wantFiles[p] = 0o600
+					}
+				}
+				// The break-glass credential and the encryption key's file stay in the output
+				// directory; only controllers' apiservers get the key, inside their configuration.
+				var placed []byte
+				for _, f := range cfg.Storage.Files {
+					placed = append(placed, DecodeSource(t, f.Contents.Source, f.Contents.Compression)...)
+				}
+				for _, secret := range []string{"pki/super-admin.key", "pki/super-admin.crt", EncryptionKeyPath} {
+					data := bytes.TrimSpace(res.Assets.Get(secret).Data)
+					if held := bytes.Contains(placed, data); held != (secret == EncryptionKeyPath && a.Role == "controller") {
+						t.Errorf("%s holds %s: %v", a.Path, secret, held)
+					}
 				}
 				for p, mode := range wantFiles {
 					if got, ok := files[p]; !ok || got != mode {
@@ -536,4 +557,29 @@ func TestBootstrapMachineRender(t *testing.T) {
 	if _, err := spec.Complete(c); err == nil || !strings.Contains(err.Error(), "test.hcl:12: bootstrap.boot: Bootstrap machine without a pivot") {
 		t.Errorf("a static spec with a bootstrap machine: %v", err)
 	}
+}
+
+// DecodeSource is the content of an Ignition file given inline, as Ignition writes it.
+func DecodeSource(t *testing.T, source *string, compression *string) []byte {
+	t.Helper()
+	if source == nil {
+		return nil
+	}
+	u, err := url.Parse(*source)
+	if err != nil || u.Scheme != "data" {
+		t.Fatalf("file source %q is not inline", *source)
+	}
+	d, err := dataurl.DecodeString(*source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := d.Data
+	if compression != nil && *compression == "gzip" {
+		r, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ = io.ReadAll(r)
+	}
+	return data
 }

@@ -44,7 +44,7 @@ func (d *butaneDataSource) Schema(_ context.Context, _ datasource.SchemaRequest,
 				"`variant: flatcar` with `version: " + versions.ButaneFlatcar + "`, or `variant: fcos` with `version: " + versions.ButaneFCOS + "`."},
 			"snippets": schema.ListAttribute{Optional: true, ElementType: types.StringType,
 				MarkdownDescription: "More Butane configs merged into `content`, in order; where both set the same value the snippet wins."},
-			"rendered": schema.StringAttribute{Computed: true, MarkdownDescription: "The Ignition config (compact JSON)."},
+			"rendered": schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: "The Ignition config (compact JSON). Sensitive: a config commonly carries keys and credentials, so Terraform does not show it in plans or output."},
 		},
 	}
 }
