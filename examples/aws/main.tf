@@ -1,6 +1,7 @@
 # The EC2 side of examples/aws/cluster.hcl: network, API load balancer, the bucket with every
-# machine's and worker pool's full Ignition config, launch templates whose user data points at those
-# configs, the machines, the pools' autoscaling groups, and the controllers' etcd volumes.
+# machine's and worker pool's full Ignition config, a role per machine and pool that reads its own
+# config only, launch templates whose user data points at those configs, the machines, the pools'
+# autoscaling groups, and the controllers' etcd volumes.
 #
 #   liftoff render --spec cluster.hcl --out assets
 #   terraform init && terraform apply
@@ -72,6 +73,10 @@ provider "aws" {
       "liftoff.dev/cluster" = module.liftoff.cluster
     }
   }
+  # Machines tag their own objects once booted (see "Who can read what"); Terraform leaves that tag be.
+  ignore_tags {
+    keys = [module.liftoff.booted_tag]
+  }
 }
 
 locals {
@@ -86,6 +91,11 @@ locals {
   pool_subnets = length(local.pools) == 0 ? {} : {
     for i, zone in var.availability_zones : zone => var.pool_subnet_base + i
   }
+  # The objects' ARNs, from names alone, so that the roles' policies are known when planned.
+  bucket_arn       = "arn:${data.aws_partition.current.partition}:s3:::${module.liftoff.bucket}"
+  object_arns      = { for name, o in module.liftoff.objects : name => "${local.bucket_arn}/${o.key}" }
+  pool_object_arns = { for name, p in local.pools : name => "${local.bucket_arn}/${p.object.key}" }
+  booted_tag       = module.liftoff.booted_tag
 }
 
 data "aws_ami" "flatcar" {
@@ -249,8 +259,8 @@ resource "aws_lb_target_group_attachment" "api" {
   port             = 6443
 }
 
-# Full Ignition configs: they hold the cluster's keys, so the bucket is private and encrypted and
-# only the machines may read them.
+# Full Ignition configs: they hold the cluster's keys, so the bucket is private and encrypted, and
+# each machine may read its own config only (see "Who can read what" below).
 
 resource "aws_s3_bucket" "configs" {
   bucket = module.liftoff.bucket
@@ -293,6 +303,20 @@ resource "aws_s3_object" "pool" {
   content_type = "application/json"
 }
 
+# Who can read what. Every machine of the spec and every pool has a role of its own, which may read
+# its own object and nothing else in the bucket, not even the list of keys: a worker cannot read a
+# controller's keys, nor one pool another's.
+#
+# A machine of the spec reads its object once, when Ignition fetches it at first boot. Then
+# liftoff-seal-config, a unit of its config, tags the object with the instance's ARN
+# (module.liftoff.booted_tag), and the role reads the object only from an instance whose ARN is not
+# the tag's: the booted instance's credentials, should they leak, no longer read its keys, while a
+# replacement instance has an ARN of its own, reads the object, boots, and seals it in its turn.
+# A changed config is uploaded anew, without the tag. A pool's machines come and go with their
+# group, so a pool's role keeps reading the pool's object, which holds no controller's keys.
+
+data "aws_partition" "current" {}
+
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -303,27 +327,90 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-data "aws_iam_policy_document" "read_configs" {
+data "aws_iam_policy_document" "machine" {
+  for_each = local.machines
+
   statement {
+    sid       = "ReadOwnConfigUntilBooted"
     actions   = ["s3:GetObject"]
-    resources = [for o in concat(values(aws_s3_object.ignition), values(aws_s3_object.pool)) : "${aws_s3_bucket.configs.arn}/${o.key}"]
+    resources = [local.object_arns[each.key]]
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:ExistingObjectTag/${local.booted_tag}"
+      values   = ["$${ec2:SourceInstanceARN}"]
+    }
+  }
+  statement {
+    sid       = "ReadOwnConfigTags"
+    actions   = ["s3:GetObjectTagging"]
+    resources = [local.object_arns[each.key]]
+  }
+  # Every tagging this role does marks the object as booted by the instance asking: it can seal the
+  # object, never unseal it nor seal it for another instance.
+  statement {
+    sid       = "SealOwnConfig"
+    actions   = ["s3:PutObjectTagging"]
+    resources = [local.object_arns[each.key]]
+    condition {
+      test     = "StringEquals"
+      variable = "s3:RequestObjectTag/${local.booted_tag}"
+      values   = ["$${ec2:SourceInstanceARN}"]
+    }
   }
 }
 
 resource "aws_iam_role" "machine" {
-  name               = "${local.cluster}-machine"
+  for_each = local.machines
+
+  name               = "${local.cluster}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
-resource "aws_iam_role_policy" "read_configs" {
-  name   = "read-ignition-configs"
-  role   = aws_iam_role.machine.id
-  policy = data.aws_iam_policy_document.read_configs.json
+resource "aws_iam_role_policy" "machine" {
+  for_each = local.machines
+
+  name   = "read-own-ignition-config"
+  role   = aws_iam_role.machine[each.key].name
+  policy = data.aws_iam_policy_document.machine[each.key].json
 }
 
 resource "aws_iam_instance_profile" "machine" {
-  name = "${local.cluster}-machine"
-  role = aws_iam_role.machine.name
+  for_each = local.machines
+
+  name = "${local.cluster}-${each.key}"
+  role = aws_iam_role.machine[each.key].name
+}
+
+data "aws_iam_policy_document" "pool" {
+  for_each = local.pools
+
+  statement {
+    sid       = "ReadOwnPoolConfig"
+    actions   = ["s3:GetObject"]
+    resources = [local.pool_object_arns[each.key]]
+  }
+}
+
+resource "aws_iam_role" "pool" {
+  for_each = local.pools
+
+  name               = "${local.cluster}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+resource "aws_iam_role_policy" "pool" {
+  for_each = local.pools
+
+  name   = "read-own-ignition-config"
+  role   = aws_iam_role.pool[each.key].name
+  policy = data.aws_iam_policy_document.pool[each.key].json
+}
+
+resource "aws_iam_instance_profile" "pool" {
+  for_each = local.pools
+
+  name = "${local.cluster}-${each.key}"
+  role = aws_iam_role.pool[each.key].name
 }
 
 # Machines.
@@ -337,13 +424,16 @@ resource "aws_launch_template" "machine" {
   user_data     = module.liftoff.user_data[each.key]
 
   iam_instance_profile {
-    arn = aws_iam_instance_profile.machine.arn
+    name = aws_iam_instance_profile.machine[each.key].name
   }
   vpc_security_group_ids = [aws_security_group.cluster.id]
 
+  # IMDSv2 only, and its answers die after one hop: a container behind the node's bridge cannot
+  # take the node's role. Pods on the host's network still reach it.
   metadata_options {
-    http_endpoint = "enabled"
-    http_tokens   = "required"
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
   }
 
   block_device_mappings {
@@ -379,7 +469,7 @@ resource "aws_instance" "machine" {
   }
 
   # The machine reads its config from the bucket at first boot.
-  depends_on = [aws_s3_object.ignition, aws_iam_role_policy.read_configs]
+  depends_on = [aws_s3_object.ignition, aws_iam_role_policy.machine]
 
   lifecycle {
     replace_triggered_by = [aws_launch_template.machine[each.key].latest_version]
@@ -397,13 +487,14 @@ resource "aws_launch_template" "pool" {
   user_data     = each.value.user_data
 
   iam_instance_profile {
-    arn = aws_iam_instance_profile.machine.arn
+    name = aws_iam_instance_profile.pool[each.key].name
   }
   vpc_security_group_ids = [aws_security_group.cluster.id]
 
   metadata_options {
-    http_endpoint = "enabled"
-    http_tokens   = "required"
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
   }
 
   block_device_mappings {
@@ -458,7 +549,7 @@ resource "aws_autoscaling_group" "pool" {
   }
 
   # The machines read the pool's config from the bucket at first boot.
-  depends_on = [aws_s3_object.pool, aws_iam_role_policy.read_configs, aws_route_table_association.pools]
+  depends_on = [aws_s3_object.pool, aws_iam_role_policy.pool, aws_route_table_association.pools]
 
   lifecycle {
     # Between min_size and max_size the group's size is a cluster autoscaler's to change; raising

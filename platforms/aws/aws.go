@@ -9,16 +9,27 @@
 //
 // Controllers keep etcd's data on an EBS volume that outlives the instance: their configs format the
 // volume only when it is blank and mount it at etcd's data directory before etcd starts.
+//
+// A machine of the spec reads its object from S3 once, at first boot. When the objects come from S3
+// with the instance's role, each machine's config seals its object after that read: it tags the
+// object with BootedTag and the instance's ARN, and the roles of examples/aws read an object only from
+// an instance other than the one its tag names. docs/security-aws.md says who can read what.
 package aws
 
 import (
 	"crypto/sha512"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
+	"sync"
+
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/butane"
+	"github.com/liftoff-k8s/liftoff/internal/versions"
 	"github.com/liftoff-k8s/liftoff/platforms"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -46,6 +57,18 @@ const (
 // MaxUserData is EC2's limit on raw user data.
 const MaxUserData = 16384
 
+// BootedTag is the tag with which a machine seals its object in the bucket once booted: its value is
+// the ARN of the instance that read the object.
+const BootedTag = "liftoff.dev/booted-by"
+
+// HostSealScript is where a machine keeps liftoff-seal-config.
+const HostSealScript = "/opt/liftoff/bin/liftoff-seal-config"
+
+// sealScript tags a machine's object with BootedTag once the machine has booted from it.
+//
+//go:embed liftoff-seal-config.sh
+var sealScript string
+
 // Adapter is the AWS platform.
 type Adapter struct{}
 
@@ -64,6 +87,8 @@ type Manifest struct {
 	Controllers map[string]Machine `json:"controllers"`
 	Workers     map[string]Machine `json:"workers"`
 	WorkerPools map[string]Pool    `json:"worker_pools"`
+	// BootedTag is the tag with which machines seal their objects; policies name it.
+	BootedTag string `json:"booted_tag"`
 }
 
 // Config is where a machine's or pool's config is and how its user data finds it.
@@ -130,6 +155,11 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 				return fmt.Errorf("etcd volume of %s: %w", n.Name, err)
 			}
 		}
+		if s.fromS3() {
+			if object, err = seal(object, s.Bucket, s.objectKey(n.Name+".ign"), s.Region); err != nil {
+				return fmt.Errorf("config seal of %s: %w", n.Name, err)
+			}
+		}
 		var userData []byte
 		if entry.Config, userData, err = s.pointer(header, n.Name+".ign", object); err != nil {
 			return fmt.Errorf("user data of %s: %w", n.Name, err)
@@ -142,7 +172,7 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 	}
 
 	m := Manifest{Cluster: c.Name, Region: s.Region, Bucket: s.Bucket, AMI: s.AMI,
-		Controllers: map[string]Machine{}, Workers: map[string]Machine{}, WorkerPools: map[string]Pool{}}
+		Controllers: map[string]Machine{}, Workers: map[string]Machine{}, WorkerPools: map[string]Pool{}, BootedTag: BootedTag}
 	files := make([]generator.Asset, 0, 2*(len(nodes)+len(c.WorkerPools))+1)
 	for i, n := range nodes {
 		r := out[i]
@@ -186,7 +216,7 @@ func (s settings) pointer(header, rel string, object []byte) (Config, []byte, er
 	cfg := Config{
 		UserData:     path.Join(Dir, "user-data", rel),
 		Object:       path.Join(Dir, "ignition", rel),
-		ObjectKey:    s.prefix + "/" + rel,
+		ObjectKey:    s.objectKey(rel),
 		ConfigSHA512: hex.EncodeToString(sum[:]),
 	}
 	userData, err := platforms.Translate(pointerConfig(header, s.base+"/"+rel, cfg.ConfigSHA512))
@@ -229,4 +259,72 @@ systemd:
             [Unit]
             RequiresMountsFor=%[2]s
 `, device, generator.HostEtcdDataDir)
+}
+
+// sealFile is liftoff-seal-config as an Ignition file, encoded and checked once: every machine
+// carries the same.
+var sealFile = sync.OnceValues(func() (igntypes.File, error) {
+	f, err := butane.File(HostSealScript, 0o755, []byte(sealScript))
+	if err != nil {
+		return f, err
+	}
+	return f, butane.Validate(igntypes.Config{
+		Ignition: igntypes.Ignition{Version: versions.IgnitionSpec},
+		Storage:  igntypes.Storage{Files: []igntypes.File{f}},
+		Systemd:  igntypes.Systemd{Units: []igntypes.Unit{sealUnit("bucket", "prefix/machine.ign", "region")}},
+	})
+})
+
+// sealUnit runs liftoff-seal-config until it has tagged the machine's object as read by this
+// instance. Ignition fetched the object before anything of the config ran, so the seal comes as soon
+// as the network is up; a failed try is retried every 30 seconds, and the object stays readable (by
+// this machine's role only) until one succeeds.
+func sealUnit(bucket, key, region string) igntypes.Unit {
+	enabled := true
+	contents := fmt.Sprintf(`[Unit]
+Description=Seal this machine's Ignition config in S3 against later reads (liftoff)
+Wants=network-online.target
+After=network-online.target
+ConditionPathExists=!/var/lib/liftoff/config-sealed
+StartLimitIntervalSec=0
+
+[Service]
+Type=oneshot
+ExecStart=%s %s %s %s %s
+Restart=on-failure
+RestartSec=30
+
+[Install]
+WantedBy=multi-user.target
+`, HostSealScript, bucket, key, region, BootedTag)
+	return igntypes.Unit{Name: "liftoff-seal-config.service", Enabled: &enabled, Contents: &contents}
+}
+
+// seal adds liftoff-seal-config and its unit to a machine's object. The seal is built as Ignition
+// types and checked once (sealFile); the object was checked when rendered, so what is left to check
+// here is that the object has no file or unit of the seal's names. Translating Butane and checking
+// every merged config would cost a thousand workers' render several times over.
+func seal(object []byte, bucket, key, region string) ([]byte, error) {
+	file, err := sealFile()
+	if err != nil {
+		return nil, err
+	}
+	var cfg igntypes.Config
+	if err := json.Unmarshal(object, &cfg); err != nil {
+		return nil, fmt.Errorf("the rendered config is not an Ignition config: %w", err)
+	}
+	unit := sealUnit(bucket, key, region)
+	for _, f := range cfg.Storage.Files {
+		if f.Path == file.Path {
+			return nil, fmt.Errorf("the rendered config already has %s", f.Path)
+		}
+	}
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == unit.Name {
+			return nil, fmt.Errorf("the rendered config already has %s", u.Name)
+		}
+	}
+	cfg.Storage.Files = append(cfg.Storage.Files, file)
+	cfg.Systemd.Units = append(cfg.Systemd.Units, unit)
+	return json.Marshal(cfg)
 }

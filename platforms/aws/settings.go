@@ -64,6 +64,13 @@ func settingsOf(c *spec.Cluster) settings {
 	return s
 }
 
+// objectKey is the key in the bucket of a config at rel, like node1.ign or pools/general.ign.
+func (s settings) objectKey(rel string) string { return s.prefix + "/" + rel }
+
+// fromS3 says whether machines fetch their objects from the bucket with their instance's role, rather
+// than from config_base_url.
+func (s settings) fromS3() bool { return s.ConfigBaseURL == "" }
+
 // poolType is the instance type of a worker pool's machines.
 func (s settings) poolType(pool string) string {
 	if t := s.WorkerPoolInstanceTypes[pool]; t != "" {

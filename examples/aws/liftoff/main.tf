@@ -96,3 +96,8 @@ output "pools" {
     }
   }
 }
+
+output "booted_tag" {
+  description = "The tag with which a machine marks its object once it has booted from it: the roles read an object only from an instance other than the one the tag names."
+  value       = local.manifest.booted_tag
+}
