@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -132,7 +133,9 @@ func (s iamStatement) appliesTo(r iamRequest) (bool, error) {
 
 // condition evaluates one condition key under one operator. With several values a positive operator
 // needs one to match, a negated one needs none to. A key absent from the request fails a positive
-// operator and passes a negated one; IfExists passes either.
+// operator and passes a negated one; IfExists passes either. A value whose policy variable the
+// request does not have makes the statement not apply, whatever the operator: AWS holds such a
+// statement invalid.
 func condition(op, key string, values []string, ctx map[string]string) (bool, error) {
 	base, ifExists := strings.CutSuffix(op, "IfExists")
 	var like, negated bool
@@ -147,21 +150,20 @@ func condition(op, key string, values []string, ctx map[string]string) (bool, er
 	default:
 		return false, fmt.Errorf("condition operator %s is not evaluated here", op)
 	}
+	resolved := make([]string, len(values))
+	for i, v := range values {
+		var ok bool
+		if resolved[i], ok = substitute(v, ctx); !ok {
+			return false, nil
+		}
+	}
 	actual, present := ctx[key]
 	if !present {
 		return ifExists || negated, nil
 	}
-	matched := false
-	for _, v := range values {
-		v, ok := substitute(v, ctx)
-		if !ok {
-			// A variable AWS cannot resolve makes the value match nothing.
-			continue
-		}
-		if like && glob(v, actual, true) || !like && v == actual {
-			matched = true
-		}
-	}
+	matched := slices.ContainsFunc(resolved, func(v string) bool {
+		return like && glob(v, actual, true) || !like && v == actual
+	})
 	return matched != negated, nil
 }
 
@@ -259,6 +261,9 @@ func TestPolicyEvaluatorStandIn(t *testing.T) {
 		{"variable not in the request",
 			policy(`{"Statement":[{"Effect":"Allow","Action":"s3:PutObjectTagging","Resource":"*","Condition":{"StringEquals":{"s3:RequestObjectTag/seal":"${ec2:SourceInstanceARN}"}}}]}`),
 			iamRequest{Action: "s3:PutObjectTagging", Resource: "arn:aws:s3:::b/k", Context: map[string]string{"s3:RequestObjectTag/seal": ""}}, implicitDeny},
+		{"negated condition, variable not in the request",
+			policy(`{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringNotEqualsIfExists":{"s3:ExistingObjectTag/seal":"${ec2:SourceInstanceARN}"}}}]}`),
+			getObject("arn:aws:s3:::b/k", nil), implicitDeny},
 		{"StringLike", policy(`{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringLike":{"aws:userid":"*:i-*"}}}]}`),
 			getObject("arn:aws:s3:::b/k", map[string]string{"aws:userid": "AROAEXAMPLE:i-0a"}), allowed},
 	} {
