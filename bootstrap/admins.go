@@ -25,9 +25,9 @@ var clusterRoleBindings = schema.GroupVersionResource{Group: "rbac.authorization
 
 // ensureAdmins makes sure the admin credential has its rights before anything else is done with
 // it: they come from the ClusterRoleBinding the render holds for the admins' group, not from
-// system:masters. When the admin cannot read that binding (it does not exist yet, so the admin has
-// no rights), it is applied with the break-glass credential from the output directory. A run given
-// its own kubeconfig or client configuration does not do this.
+// system:masters. When the run's credential may not read that binding (it does not exist yet, so
+// the admin has no rights), it is applied with the break-glass credential from the output
+// directory. A credential that may read it and finds none creates it with the other manifests.
 func (r *run) ensureAdmins(ctx context.Context) error {
 	if r.superAdmin == "" {
 		return nil
@@ -42,10 +42,10 @@ func (r *run) ensureAdmins(ctx context.Context) error {
 		return nil
 	}
 	_, err := r.dynamic.Resource(clusterRoleBindings).Get(ctx, binding.GetName(), metav1.GetOptions{})
-	if err == nil {
+	if err == nil || apierrors.IsNotFound(err) {
 		return nil
 	}
-	if !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
+	if !apierrors.IsForbidden(err) {
 		return fmt.Errorf("reading %s: %w", binding, err)
 	}
 	if _, statErr := os.Stat(r.superAdmin); statErr != nil {

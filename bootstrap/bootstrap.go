@@ -102,7 +102,7 @@ type run struct {
 	recovery   *Recovery
 	leaseReads map[string]leaseRead
 	// superAdmin is the break-glass kubeconfig ensureAdmins may use; empty when the run was given
-	// its own credentials.
+	// a client configuration.
 	superAdmin string
 }
 
@@ -321,8 +321,8 @@ func (r *run) connect(opts Options) error {
 		path := opts.Kubeconfig
 		if path == "" {
 			path = filepath.Join(opts.Dir, AdminKubeconfig)
-			r.superAdmin = filepath.Join(opts.Dir, SuperAdminKubeconfig)
 		}
+		r.superAdmin = filepath.Join(opts.Dir, SuperAdminKubeconfig)
 		var err error
 		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
 			return fmt.Errorf("reading kubeconfig %s: %w", path, err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -65,7 +67,7 @@ const recordManager = "liftoff-bootstrap"
 // ReadRecord reads the cluster's bootstrap record; nil, nil when it has none.
 func ReadRecord(ctx context.Context, client kubernetes.Interface) (*Record, error) {
 	cm, err := client.CoreV1().ConfigMaps(hostagent.Namespace).Get(ctx, generator.PivotRecord, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) || (apierrors.IsForbidden(err) && unboundAdmin(ctx, client)) {
 		return nil, nil
 	}
 	if err != nil {
@@ -130,4 +132,12 @@ func (r *Record) stage(st Stage) *StageRecord {
 	}
 	r.Stages = append(r.Stages, StageRecord{Stage: st})
 	return &r.Stages[len(r.Stages)-1]
+}
+
+// unboundAdmin reports whether the client is liftoff's admin credential, whose rights come from the
+// admins' binding: the first thing bootstrap creates. Such a client refused a read has no binding
+// yet, so the cluster was never bootstrapped.
+func unboundAdmin(ctx context.Context, client kubernetes.Interface) bool {
+	review, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	return err == nil && slices.Contains(review.Status.UserInfo.Groups, generator.UserAdminGroup)
 }

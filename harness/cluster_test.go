@@ -200,6 +200,10 @@ func TestCluster(t *testing.T) {
 		checkWorkloads(t, c, client)
 	})
 
+	t.Run("security", func(t *testing.T) {
+		checkSecurity(t, c, client)
+	})
+
 	t.Run("kubectl", func(t *testing.T) {
 		kubectl, err := exec.LookPath("kubectl")
 		if err != nil {
