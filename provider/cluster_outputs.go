@@ -27,6 +27,7 @@ var keyKinds = map[generator.Kind]bool{
 	generator.KindPrivateKey:     true,
 	generator.KindPublicKey:      true,
 	generator.KindBootstrapToken: true,
+	generator.KindEncryptionKey:  true,
 }
 
 // generatorKinds are the kinds the generator itself renders; any other kind comes from a platform
@@ -40,6 +41,7 @@ var generatorKinds = map[generator.Kind]bool{
 	generator.KindManifest:       true,
 	generator.KindStaticPod:      true,
 	generator.KindBootstrapToken: true,
+	generator.KindEncryptionKey:  true,
 }
 
 var (

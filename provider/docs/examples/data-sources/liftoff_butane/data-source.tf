@@ -23,6 +23,8 @@ data "liftoff_butane" "bastion" {
   ]
 }
 
+# The config is sensitive: it commonly carries keys and credentials.
 output "bastion_ignition" {
-  value = data.liftoff_butane.bastion.rendered
+  value     = data.liftoff_butane.bastion.rendered
+  sensitive = true
 }
