@@ -317,13 +317,18 @@ func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 		StaticPodPath:            HostStaticPodDir,
 		ResolverConfig:           ptr("/run/systemd/resolve/resolv.conf"),
 		ProtectKernelDefaults:    true,
-		TLSMinVersion:            "VersionTLS12",
-		TLSCipherSuites:          TLSCipherSuites,
+		// A pod cannot exhaust the node's process IDs.
+		PodPidsLimit:    ptr(int64(podPidsLimit)),
+		TLSMinVersion:   "VersionTLS12",
+		TLSCipherSuites: TLSCipherSuites,
 	}
 	return yaml.Marshal(cfg)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// podPidsLimit is how many processes a pod may run at once.
+const podPidsLimit = 4096
 
 // kubeletAddressMark stands for a machine's address in the shared kubelet configuration.
 const kubeletAddressMark = "LIFTOFF-NODE-ADDRESS"
