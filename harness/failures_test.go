@@ -37,10 +37,11 @@ import (
 	"github.com/liftoff-k8s/liftoff/harness"
 )
 
-// TestMain runs the tests and then prints the failure table, when a test recorded a row of it, as
-// the last thing the run says.
+// TestMain runs the tests and then prints the CIS Kubernetes Benchmark's summary and the failure
+// table, when a test recorded them, as the last thing the run says.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	printCISTable(os.Stdout)
 	printRecoveryTable(os.Stdout)
 	os.Exit(code)
 }
