@@ -8,13 +8,14 @@ import (
 )
 
 // etcdConfig is a member's etcd configuration file. Client and peer traffic both require
-// certificates signed by the etcd CA; the member listens only on its own address.
+// certificates signed by the etcd CA; the member listens only on its own address. etcd reads its
+// certificates and keys from its own directory, HostEtcdMemberPKIDir.
 func etcdConfig(d *Cluster, m Machine) ([]byte, error) {
 	tls := func(cert, key string) map[string]any {
 		return map[string]any{
-			"cert-file":        path.Join(HostPKIDir, cert),
-			"key-file":         path.Join(HostPKIDir, key),
-			"trusted-ca-file":  path.Join(HostPKIDir, EtcdCACert),
+			"cert-file":        etcdMemberFile(cert),
+			"key-file":         etcdMemberFile(key),
+			"trusted-ca-file":  etcdMemberFile(EtcdCACert),
 			"client-cert-auth": true,
 		}
 	}
@@ -41,4 +42,10 @@ func etcdConfig(d *Cluster, m Machine) ([]byte, error) {
 		"log-outputs":                 []string{"stderr"},
 	}
 	return yaml.Marshal(cfg)
+}
+
+// etcdMemberFile is where etcd's copy of one of its PKI files (EtcdCACert, EtcdServerKey, …) is on
+// a machine.
+func etcdMemberFile(name string) string {
+	return path.Join(HostEtcdMemberPKIDir, path.Base(name))
 }

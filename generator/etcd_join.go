@@ -1,6 +1,8 @@
 package generator
 
 import (
+	"fmt"
+
 	"github.com/liftoff-k8s/liftoff/templates"
 )
 
@@ -19,8 +21,9 @@ const (
 // EtcdJoinScriptTemplate is the script's path in templates.FS.
 const EtcdJoinScriptTemplate = "butane/liftoff-etcd-join.sh"
 
-// etcdJoinCommand is the etcd unit's ExecStartPre.
-const etcdJoinCommand = HostEtcdJoinScript + " " + HostEtcdConfig + " " + HostEtcdStartConfig
+// etcdJoinCommand is the etcd unit's ExecStartPre. It runs as root ("+"): it reads the rendered
+// configuration, which is root's, and hands etcd's user its data directory and start configuration.
+var etcdJoinCommand = fmt.Sprintf("+%s %s %s %s:%s", HostEtcdJoinScript, HostEtcdConfig, HostEtcdStartConfig, EtcdUser, EtcdUser)
 
 // etcdJoinFile is the script as a file of every machine that runs etcd.
 var etcdJoinFile = func() hostFile {

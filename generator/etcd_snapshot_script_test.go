@@ -55,7 +55,8 @@ func TestEtcdSnapshotScriptAgainstRealEtcd(t *testing.T) {
 	}
 	for _, f := range cfg.Storage.Files {
 		switch f.Path {
-		case generator.HostEtcdSnapshotScript, path.Join(generator.HostPKIDir, generator.APIServerEtcdCert), path.Join(generator.HostPKIDir, generator.APIServerEtcdKey):
+		case generator.HostEtcdSnapshotScript, path.Join(generator.HostPKIDir, generator.EtcdCACert),
+			path.Join(generator.HostPKIDir, generator.APIServerEtcdCert), path.Join(generator.HostPKIDir, generator.APIServerEtcdKey):
 			writeRootFile(t, m.Root, f.Path, generator.DecodeSource(t, f.Contents.Source, f.Contents.Compression), fs.FileMode(*f.Mode))
 		}
 	}

@@ -43,11 +43,12 @@ func execute(name string, data any) (string, error) {
 	return b.String(), nil
 }
 
-// hostFile is a file placed on a machine by Ignition.
+// hostFile is a file placed on a machine by Ignition, owned by root or by Owner (as uid and gid).
 type hostFile struct {
-	Path string
-	Mode int
-	Text string
+	Path  string
+	Mode  int
+	Owner int
+	Text  string
 }
 
 // program is how a host program (kubelet, etcd) is installed and started on a machine.
@@ -82,8 +83,9 @@ func checksumFor(name string, p *spec.Program, arch string) (string, error) {
 	return "", fmt.Errorf("%s.sha512 is required: %s is not a default download with a published checksum", name, p.Expand(arch))
 }
 
-// hostProgram renders the install unit and start command of a program for one OS.
-func hostProgram(c *spec.Cluster, name string, p *spec.Program, mounts []string) (*program, error) {
+// hostProgram renders the install unit and start command of a program for one OS. A program
+// delivered as a container runs as user (uid:gid) when one is given, else as root.
+func hostProgram(c *spec.Cluster, name string, p *spec.Program, mounts []string, user string) (*program, error) {
 	prog := &program{Name: name, Version: p.Version}
 	unit := struct{ Name, Version, Path, Command string }{Name: name, Version: p.Version}
 	switch p.Delivery {
@@ -112,6 +114,9 @@ func hostProgram(c *spec.Cluster, name string, p *spec.Program, mounts []string)
 		args := []string{engine, "run", "--rm", "--name", name, "--privileged", "--pid=host", "--network=host"}
 		for _, m := range mounts {
 			args = append(args, "--volume", m)
+		}
+		if user != "" {
+			args = append(args, "--user", user)
 		}
 		prog.Exec = strings.Join(append(args, p.Image, name), " ")
 	default:
@@ -145,7 +150,7 @@ var kubeletKernelSettings = []kernelSetting{
 	{"kernel.keys.root_maxbytes", "25000000"}, // 25 bytes for each of those keys
 }
 
-var etcdMounts = []string{"/etc/etcd:/etc/etcd:ro", HostEtcdPKIDir + ":" + HostEtcdPKIDir + ":ro", HostEtcdDataDir + ":" + HostEtcdDataDir}
+var etcdMounts = []string{"/etc/etcd:/etc/etcd:ro", HostEtcdDataDir + ":" + HostEtcdDataDir}
 
 // runsControlPlane reports whether machines of a role run etcd and an apiserver: controllers, and
 // the bootstrap machine until the pivot is done.
@@ -168,7 +173,7 @@ type machineRenderer struct {
 func (r *machineRenderer) roleData(role string) (any, error) {
 	c := r.d.Spec
 	variant, version := butane.Header(c.OS)
-	kubelet, err := hostProgram(c, "kubelet", c.Kubelet, kubeletMounts)
+	kubelet, err := hostProgram(c, "kubelet", c.Kubelet, kubeletMounts, "")
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +184,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cni, err := hostProgram(c, "cni-plugins", c.CNIPlugins, nil)
+	cni, err := hostProgram(c, "cni-plugins", c.CNIPlugins, nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +196,8 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		"Variant": variant, "Version": version, "SSHKeys": c.SSHAuthorizedKeys,
 		"Controller": runsControlPlane(role), "Networking": c.Networking,
 		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit, "CNIInstallUnit": cni.InstallUnit,
-		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir,
+		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir, "EtcdMemberPKIDir": HostEtcdMemberPKIDir,
+		"EtcdUser": EtcdUser, "EtcdUID": EtcdUID,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
 		"KernelSettings": kubeletKernelSettings,
 	}
@@ -205,13 +211,16 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
 	}
 	if runsControlPlane(role) {
-		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts)
+		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts, fmt.Sprintf("%d:%d", EtcdUID, EtcdUID))
 		if err != nil {
 			return nil, err
 		}
+		// A container engine's client runs as root and starts etcd as its user; otherwise the unit
+		// runs etcd as its user itself.
+		container := c.Etcd.Delivery == spec.DeliveryContainer
 		etcdUnit, err := execute("etcd.service.tmpl", map[string]any{
-			"Exec": etcd.Exec + " --config-file=" + HostEtcdStartConfig, "Notify": c.Etcd.Delivery != spec.DeliveryContainer,
-			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand,
+			"Exec": etcd.Exec + " --config-file=" + HostEtcdStartConfig, "Notify": !container,
+			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand, "User": map[bool]string{false: EtcdUser}[container],
 		})
 		if err != nil {
 			return nil, err
@@ -231,6 +240,10 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		} {
 			files = append(files, r.pkiFile(f.name, f.mode))
 		}
+		// etcd's own copy of its CA, beside its member's certificates.
+		ca := r.pkiFile(EtcdCACert, 0o644)
+		ca.Path = etcdMemberFile(EtcdCACert)
+		files = append(files, ca)
 		apiServer, err := apiServerFiles(r.d)
 		if err != nil {
 			return nil, err
@@ -347,6 +360,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		return nil, err
 	}
 	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o600, Text: string(etcd)})
+	// The member's certificates and keys are etcd's user's, in etcd's own directory.
 	for _, f := range []struct{ out, host string }{
 		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},
 		{"etcd/" + m.Name + "/peer.crt", EtcdPeerCert}, {"etcd/" + m.Name + "/peer.key", EtcdPeerKey},
@@ -355,7 +369,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		if strings.HasSuffix(f.host, ".key") {
 			mode = 0o600
 		}
-		files = append(files, hostFile{Path: path.Join(HostPKIDir, f.host), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, f.out)])})
+		files = append(files, hostFile{Path: etcdMemberFile(f.host), Mode: mode, Owner: EtcdUID, Text: string(r.files[path.Join(OutPKIDir, f.out)])})
 	}
 	// Control-plane clients on a controller talk to that controller's own apiserver.
 	for _, kc := range []struct {
@@ -421,6 +435,9 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 		file, err := butane.File(f.Path, f.Mode, []byte(f.Text))
 		if err != nil {
 			return nil, fmt.Errorf("machine %s: %s: %w", m.Name, f.Path, err)
+		}
+		if f.Owner != 0 {
+			file.User, file.Group = igntypes.NodeUser{ID: &f.Owner}, igntypes.NodeGroup{ID: &f.Owner}
 		}
 		own.Storage.Files = append(own.Storage.Files, file)
 	}

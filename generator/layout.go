@@ -5,7 +5,6 @@ package generator
 const (
 	HostKubernetesDir         = "/etc/kubernetes"
 	HostPKIDir                = "/etc/kubernetes/pki"
-	HostEtcdPKIDir            = "/etc/kubernetes/pki/etcd"
 	HostStaticPodDir          = "/etc/kubernetes/manifests"
 	HostBootstrapPodDir       = "/etc/kubernetes/bootstrap-manifests"
 	HostAuthnConfig           = "/etc/kubernetes/authentication.yaml"
@@ -24,6 +23,7 @@ const (
 	HostEtcdDataDir           = "/var/lib/etcd"
 	HostCheckpointDir         = "/var/lib/liftoff/checkpoints"
 	HostEtcdConfig            = "/etc/etcd/etcd.yaml"
+	HostEtcdMemberPKIDir      = "/etc/etcd/pki"
 	HostBinDir                = "/opt/bin"
 	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
 	HostIdentityScript        = "/opt/liftoff/bin/liftoff-node-identity"
@@ -33,6 +33,15 @@ const (
 	HostEtcdSnapshotDir       = "/var/lib/etcd-snapshots"
 	HostEtcdSnapshotScript    = "/opt/liftoff/bin/liftoff-etcd-snapshot"
 	ContainerdSocket          = "unix:///run/containerd/containerd.sock"
+)
+
+// etcd runs as a user of its own, which owns its data directory, its member's certificates and
+// keys (under HostEtcdMemberPKIDir, apart from the root-only HostPKIDir) and the configuration
+// it starts with. The uid and gid are those Flatcar Container Linux gives etcd, on every OS, so
+// that a container running etcd as that user finds its files the same.
+const (
+	EtcdUser = "etcd"
+	EtcdUID  = 232
 )
 
 // Files of the cluster PKI, the same relative path under the output directory's pki/ and under

@@ -370,15 +370,19 @@ func TestIgnitionParsesAndPlacesFiles(t *testing.T) {
 				if err != nil || len(rep.Entries) > 0 {
 					t.Fatalf("%s: %v %s", a.Path, err, rep.String())
 				}
-				files := map[string]int{}
+				files, owners := map[string]int{}, map[string]int{}
 				for _, f := range cfg.Storage.Files {
 					files[f.Path] = *f.Mode
+					if f.User.ID != nil {
+						owners[f.Path] = *f.User.ID
+					}
 				}
 				wantFiles := map[string]int{"/etc/hostname": 0o644, "/etc/kubernetes/pki/ca.crt": 0o644,
 					HostBootstrapKubeletConf: 0o600, HostKubeletConfig: 0o600, HostFetchScript: 0o755}
 				if a.Role == "controller" {
 					wantFiles[path.Join(HostPKIDir, CAKey)] = 0o600
-					wantFiles[path.Join(HostPKIDir, EtcdPeerKey)] = 0o600
+					wantFiles[etcdMemberFile(EtcdPeerKey)] = 0o600
+					wantFiles[etcdMemberFile(EtcdServerKey)] = 0o600
 					wantFiles[HostEtcdConfig] = 0o600
 					wantFiles[path.Join(HostStaticPodDir, "kube-apiserver.yaml")] = 0o600
 					for _, p := range []string{HostAuthnConfig, HostAuditPolicy, HostAdmissionConfig, HostEncryptionConfig} {
@@ -395,6 +399,17 @@ func TestIgnitionParsesAndPlacesFiles(t *testing.T) {
 					data := bytes.TrimSpace(res.Assets.Get(secret).Data)
 					if held := bytes.Contains(placed, data); held != (secret == EncryptionKeyPath && a.Role == "controller") {
 						t.Errorf("%s holds %s: %v", a.Path, secret, held)
+					}
+				}
+				// etcd's user owns its member's certificates and keys and nothing else; root owns
+				// the rest, HostPKIDir above all.
+				for p := range files {
+					want := 0
+					if strings.HasPrefix(p, HostEtcdMemberPKIDir+"/") && path.Base(p) != path.Base(EtcdCACert) {
+						want = EtcdUID
+					}
+					if owners[p] != want {
+						t.Errorf("%s: %s owned by uid %d, want %d", a.Path, p, owners[p], want)
 					}
 				}
 				for p, mode := range wantFiles {

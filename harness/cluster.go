@@ -335,6 +335,12 @@ func (c *Cluster) AdminConfig() (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig())
 }
 
+// SuperAdminConfig is a client configuration from the break-glass kubeconfig (system:masters),
+// the one credential that may call the API before `liftoff bootstrap` binds the admins' group.
+func (c *Cluster) SuperAdminConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", filepath.Join(c.absDir(), generator.OutAuthDir, "super-admin.conf"))
+}
+
 // Close powers every machine off, stops the load balancer and checks that no process the harness
 // started is still alive; any that is gets killed and named in the error.
 func (c *Cluster) Close() error {

@@ -84,10 +84,22 @@ func TestPivot(t *testing.T) {
 	})
 }
 
-// writeThroughBootstrapAPI writes a ConfigMap as soon as the bootstrap API takes it, for a test to
-// find after the pivot.
-func writeThroughBootstrapAPI(t *testing.T, ctx context.Context, client kubernetes.Interface) *corev1.ConfigMap {
+// superAdminClient is a client with the break-glass credential: before the pivot binds the admins'
+// group, the admin kubeconfig is refused, as it is on a user's cluster.
+func superAdminClient(t testing.TB, c *harness.Cluster) kubernetes.Interface {
 	t.Helper()
+	cfg, err := c.SuperAdminConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+// writeThroughBootstrapAPI writes a ConfigMap as soon as the bootstrap API takes it, for a test to
+// find after the pivot. Before the pivot only the break-glass credential may write.
+func writeThroughBootstrapAPI(t *testing.T, ctx context.Context, c *harness.Cluster) *corev1.ConfigMap {
+	t.Helper()
+	client := superAdminClient(t, c)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-pivot", Namespace: "default"}, Data: map[string]string{"k": "v"}}
 	for {
 		_, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
@@ -122,7 +134,7 @@ func testPivotFromBootstrapMachine(t *testing.T) {
 	c, client := bootOnly(t, withBootstrapMachine(selfHosted(1)))
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
-	before := writeThroughBootstrapAPI(t, ctx, client)
+	before := writeThroughBootstrapAPI(t, ctx, c)
 	report := pivot(t, c, ctx)
 	var stages []string
 	for _, s := range report.Stages {
@@ -169,7 +181,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 	// Step 1: the bootstrap API serves; an object written through it must survive the pivot.
 	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	before := writeThroughBootstrapAPI(t, waitCtx, client)
+	before := writeThroughBootstrapAPI(t, waitCtx, c)
 
 	if controllers == 1 {
 		// A self-hosted component that can never become Ready: the pivot fails naming it, and
@@ -214,6 +226,9 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		// interrupted runs.
 		// A reboot of the only machine serving the API takes the API away by itself, not by the
 		// pivot: failures while it reboots and until the API answers again are counted apart.
+		// The probe calls with the break-glass credential, the only one the API takes before the
+		// first run binds the admins' group.
+		probeClient := superAdminClient(t, c)
 		probeCtx, stopProbe := context.WithCancel(waitCtx)
 		var probeMu sync.Mutex
 		var requests, failed, duringReboot int
@@ -222,7 +237,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		go func() {
 			defer close(probeDone)
 			for probeCtx.Err() == nil {
-				_, err := client.CoreV1().Namespaces().Get(probeCtx, "kube-system", metav1.GetOptions{})
+				_, err := probeClient.CoreV1().Namespaces().Get(probeCtx, "kube-system", metav1.GetOptions{})
 				if probeCtx.Err() != nil {
 					break
 				}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -146,6 +147,22 @@ func checkSecurity(t *testing.T, c *harness.Cluster, client kubernetes.Interface
 					conn.Close()
 					t.Errorf("port %d of %s answers on the machine's address", port, m.Name)
 				}
+			}
+		}
+	})
+
+	// etcd runs as its own user, which owns its data directory; its member's keys are its own and
+	// the cluster's PKI directory stays root's.
+	t.Run("etcd-as-its-own-user", func(t *testing.T) {
+		for _, m := range c.Controllers() {
+			out, err := m.Exec(ctx, "/bin/sh", "-c", fmt.Sprintf(`pid=$(ss -Hltnp 'sport = :%d' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+stat -c '%%U:%%G' /proc/$pid %s %s`, generator.EtcdClientPort, generator.HostEtcdDataDir, generator.HostEtcdMemberPKIDir+"/peer.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Repeat(generator.EtcdUser+":"+generator.EtcdUser+"\n", 3)
+			if out != want {
+				t.Errorf("%s: etcd's process, data directory and peer key are owned by\n%swant %s", m.Name, out, generator.EtcdUser)
 			}
 		}
 	})

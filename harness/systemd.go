@@ -148,13 +148,16 @@ func (m *Machine) runUnit(ctx context.Context, r *unitRun, runs map[string]*unit
 // reports whether the main process ran and exited cleanly.
 func (m *Machine) startUnit(ctx context.Context, r *unitRun) bool {
 	u := r.u
-	for _, pre := range u.ExecStartPre {
+	for i, pre := range u.ExecStartPre {
+		if !u.Privileged[i] {
+			pre = asUser(u, pre)
+		}
 		if code, reason := m.runProcess(ctx, u, pre); code != 0 {
 			m.c.logf("%s: %s: ExecStartPre %s failed: %s", m.Name, u.Name, strings.Join(pre, " "), reason)
 			return false
 		}
 	}
-	argv := localCommand(m, u)
+	argv := asUser(u, localCommand(m, u))
 	if u.Type == "oneshot" {
 		code, reason := m.runProcess(ctx, u, argv)
 		r.ok = code == 0
@@ -195,6 +198,19 @@ func (m *Machine) startUnit(ctx context.Context, r *unitRun) bool {
 		p.Kill()
 		return false
 	}
+}
+
+// asUser runs argv as the unit's User and Group, as systemd does: setpriv looks the names up in the
+// machine's own /etc/passwd and /etc/group, which Ignition wrote.
+func asUser(u *unit, argv []string) []string {
+	if u.User == "" {
+		return argv
+	}
+	group := u.Group
+	if group == "" {
+		group = u.User
+	}
+	return append([]string{"/usr/bin/setpriv", "--reuid=" + u.User, "--regid=" + group, "--init-groups", "--"}, argv...)
 }
 
 // runProcess runs argv for unit u to completion and returns its exit code and how it ended.

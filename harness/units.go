@@ -20,8 +20,12 @@ type unit struct {
 	// from the unit's EnvironmentFile and Environment.
 	ExecStartPre [][]string
 	ExecStart    []string
-	Restart      string
-	RestartSec   time.Duration
+	// Privileged marks the ExecStartPre lines prefixed "+", which run as root whatever User says.
+	Privileged []bool
+	// User and Group are the account the unit's processes run as (User=, Group=); empty is root.
+	User, Group string
+	Restart     string
+	RestartSec  time.Duration
 	// Requires, Wants and After name other units, as in [Unit].
 	Requires, Wants, After []string
 	// Conditions are ConditionPathExists= values: a path, or !path for "must not exist".
@@ -108,6 +112,10 @@ func parseUnit(root, name, text string) (*unit, error) {
 		switch key {
 		case "Type":
 			u.Type = value
+		case "User":
+			u.User = value
+		case "Group":
+			u.Group = value
 		case "ExecStart":
 			exec = value
 		case "ExecStartPre":
@@ -149,6 +157,7 @@ func parseUnit(root, name, text string) (*unit, error) {
 	u.ExecStart = expand(exec)
 	for _, p := range pre {
 		u.ExecStartPre = append(u.ExecStartPre, expand(p))
+		u.Privileged = append(u.Privileged, strings.HasPrefix(strings.TrimLeft(p, "-@:!"), "+"))
 	}
 	var keys []string
 	for k := range env {

@@ -56,3 +56,28 @@ RestartSec=5
 		t.Errorf("enabled units = %v, want %v", units, want)
 	}
 }
+
+// A unit with User= runs its processes as that user, except the ExecStartPre lines marked "+".
+func TestUnitUser(t *testing.T) {
+	u, err := parseUnit(t.TempDir(), "etcd.service", `[Service]
+User=etcd
+Group=etcd
+ExecStartPre=+/opt/liftoff/bin/liftoff-etcd-join /etc/etcd/etcd.yaml /etc/etcd/etcd.start.yaml etcd:etcd
+ExecStartPre=/bin/true
+ExecStart=/opt/bin/etcd --config-file=/etc/etcd/etcd.start.yaml
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u.Privileged, []bool{true, false}) || u.ExecStartPre[0][0] != "/opt/liftoff/bin/liftoff-etcd-join" {
+		t.Errorf("ExecStartPre %q privileged %v", u.ExecStartPre, u.Privileged)
+	}
+	want := []string{"/usr/bin/setpriv", "--reuid=etcd", "--regid=etcd", "--init-groups", "--", "/opt/bin/etcd", "--config-file=/etc/etcd/etcd.start.yaml"}
+	if got := asUser(u, u.ExecStart); !slices.Equal(got, want) {
+		t.Errorf("ExecStart runs as %q, want %q", got, want)
+	}
+	u.User = ""
+	if got := asUser(u, u.ExecStart); !slices.Equal(got, u.ExecStart) {
+		t.Errorf("without User=, ExecStart runs as %q", got)
+	}
+}

@@ -127,19 +127,18 @@ func Members(t testing.TB, assets *generator.Assets, base string) []*Member {
 func layout(t testing.TB, name string, ignition []byte, root string) *Member {
 	t.Helper()
 	m := &Member{Name: name, Root: root}
-	for _, p := range []string{generator.EtcdCACert, generator.EtcdServerCert, generator.EtcdServerKey, generator.EtcdPeerCert, generator.EtcdPeerKey} {
-		host := filepath.Join(generator.HostPKIDir, p)
-		writeFile(t, m.Path(host), ignitionFile(t, ignition, host), 0o600)
-	}
 	var cfg map[string]any
 	if err := yaml.Unmarshal(ignitionFile(t, ignition, generator.HostEtcdConfig), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	cfg["data-dir"] = m.Path(cfg["data-dir"].(string))
+	// The certificates and keys the configuration names, from the machine's Ignition config.
 	for _, sec := range []string{"client-transport-security", "peer-transport-security"} {
 		tls := cfg[sec].(map[string]any)
 		for _, k := range []string{"cert-file", "key-file", "trusted-ca-file"} {
-			tls[k] = m.Path(tls[k].(string))
+			host := tls[k].(string)
+			writeFile(t, m.Path(host), ignitionFile(t, ignition, host), 0o600)
+			tls[k] = m.Path(host)
 		}
 	}
 	// Test only: members here share the host's loopback, where every peer connection comes from

@@ -1,5 +1,5 @@
 #!/bin/bash
-# liftoff-etcd-join RENDERED START
+# liftoff-etcd-join RENDERED START [OWNER]
 # liftoff-etcd-join --standing RENDERED
 #
 # Writes START, the configuration etcd starts with, from RENDERED, the member's rendered
@@ -19,6 +19,10 @@
 # member's peer certificate, for their linearizable member list; a member without quorum gives
 # none. A member that finds no answer waits at most 5 seconds.
 #
+# With OWNER (user:group), etcd runs as that user: the data directory and everything in it become
+# OWNER's, mode 0700 (a snapshot restored as root, a volume mounted blank), and START is OWNER's,
+# 0600. RENDERED stays root's.
+#
 # With --standing it writes nothing and prints how the running members list this member, whatever
 # its data directory holds, then its name and peer URL: "STANDING NAME PEER-URL", where STANDING is
 # none (no member answers), unlisted, initial (named by the initial cluster, never started), added
@@ -30,7 +34,7 @@ if [[ ${1:-} == --standing ]]; then
   standing=1
   shift
 fi
-rendered=$1 start=${2:-}
+rendered=$1 start=${2:-} owner=${3:-}
 
 fail() {
   echo "liftoff-etcd-join: $*" >&2
@@ -61,9 +65,16 @@ write() {
   tmp=$(mktemp "$start.XXXXXX")
   trap 'rm -f "$tmp"' EXIT
   "$@" >"$tmp"
+  [[ -z $owner ]] || chown "$owner" "$tmp"
   mv -f "$tmp" "$start"
   trap - EXIT
 }
+
+if [[ -z $standing && -n $owner ]]; then
+  mkdir -p "$data"
+  chown -R "$owner" "$data"
+  chmod 0700 "$data"
+fi
 
 if [[ -z $standing ]] && compgen -G "$data/member/wal/*.wal" >/dev/null; then
   write cat "$rendered"
