@@ -13,7 +13,7 @@
 // A machine of the spec reads its object from S3 once, at first boot. When the objects come from S3
 // with the instance's role, each machine's config seals its object after that read: it tags the
 // object with BootedTag and the instance's ARN, and the roles of examples/aws read an object only from
-// an instance other than the one its tag names. docs/security-aws.md says who can read what.
+// an instance other than the one its tag names. docs/security.md says who can read what.
 package aws
 
 import (
