@@ -331,6 +331,20 @@ func TestReplaceLostMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(c2.DataDir(), 0o700)
+	// liftoff-etcd-join asks the others for their linearizable member list, which they give once
+	// they have a leader again (c2 may have led); a machine's boot takes longer than that election.
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		_, err := c.cli.Get(ctx, "liftoff-leader-check")
+		cancel()
+		if err == nil {
+			break
+		}
+		if t.Context().Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	// Booted before the replacement, the machine cannot rejoin and says why.
 	if out, err := c2.Join(t); err == nil || !strings.Contains(out, "etcd member c2 has no data in "+c2.DataDir()+", but the running members list it as started") ||
 		!strings.Contains(out, "liftoff etcd replace --dir OUT c2") {
