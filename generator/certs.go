@@ -184,16 +184,18 @@ func (k *keyring) leaf(base string, ca *pki.KeyPair, t pki.Template) (*pki.KeyPa
 
 // ClusterPKI is every key pair of a cluster.
 type ClusterPKI struct {
-	CA, EtcdCA, FrontProxyCA                                     *pki.KeyPair
-	APIServer, APIServerKubelet, APIServerEtcd, FrontProxyClient *pki.KeyPair
-	Admin, SuperAdmin, ControllerManager, Scheduler              *pki.KeyPair
-	ServiceAccount                                               crypto.Signer
-	EtcdServer, EtcdPeer                                         map[string]*pki.KeyPair
+	CA, EtcdCA, FrontProxyCA                          *pki.KeyPair
+	APIServerKubelet, APIServerEtcd, FrontProxyClient *pki.KeyPair
+	Admin, SuperAdmin, ControllerManager, Scheduler   *pki.KeyPair
+	ServiceAccount                                    crypto.Signer
+	// APIServer, EtcdServer and EtcdPeer are each machine's own, by machine name: a controller's
+	// key serves for that controller alone.
+	APIServer, EtcdServer, EtcdPeer map[string]*pki.KeyPair
 }
 
 // issue builds the whole PKI for d.
 func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
-	p := &ClusterPKI{EtcdServer: map[string]*pki.KeyPair{}, EtcdPeer: map[string]*pki.KeyPair{}}
+	p := &ClusterPKI{APIServer: map[string]*pki.KeyPair{}, EtcdServer: map[string]*pki.KeyPair{}, EtcdPeer: map[string]*pki.KeyPair{}}
 	var err error
 	must := func(kp *pki.KeyPair, e error) *pki.KeyPair {
 		if err == nil {
@@ -210,7 +212,6 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 	client := func(cn string, org ...string) pki.Template {
 		return pki.Template{CommonName: cn, Organization: org, Usage: pki.UsageClient}
 	}
-	p.APIServer = must(k.leaf("apiserver", p.CA, apiServerTemplate(d)))
 	p.APIServerKubelet = must(k.leaf("apiserver-kubelet-client", p.CA, client(UserAPIServerKubelet)))
 	p.APIServerEtcd = must(k.leaf("apiserver-etcd-client", p.EtcdCA, client(UserAPIServerEtcd)))
 	p.FrontProxyClient = must(k.leaf("front-proxy-client", p.FrontProxyCA, client(UserFrontProxyClient)))
@@ -219,6 +220,7 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 	p.ControllerManager = must(k.leaf("controller-manager", p.CA, client(UserControllerManager)))
 	p.Scheduler = must(k.leaf("scheduler", p.CA, client(UserScheduler)))
 	for _, m := range d.EtcdMembers() {
+		p.APIServer[m.Name] = must(k.leaf(APIServerCertBase(m.Name), p.CA, apiServerTemplate(d, m)))
 		names := []string{}
 		if m.Domain != "" {
 			names = append(names, m.Domain)
@@ -248,7 +250,16 @@ func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
 	return p, nil
 }
 
-func apiServerTemplate(d *Cluster) pki.Template {
+// APIServerCertBase is where machine's apiserver serving certificate and key are under pki/,
+// without their extensions.
+func APIServerCertBase(machine string) string {
+	return "apiserver/" + machine
+}
+
+// apiServerTemplate is the serving certificate of machine m's apiserver: the API's address, m's
+// own address and name, the API's Service and loopback, and the spec's extra SANs. It does not
+// name the other controllers: a controller's key cannot impersonate another.
+func apiServerTemplate(d *Cluster, m Machine) pki.Template {
 	t := pki.Template{CommonName: "kube-apiserver", Usage: pki.UsageServer}
 	addName := func(s string) {
 		if s == "" {
@@ -271,10 +282,8 @@ func apiServerTemplate(d *Cluster) pki.Template {
 		t.DNSNames = append(t.DNSNames, s)
 	}
 	addName(d.APIServerHost)
-	for _, m := range d.EtcdMembers() {
-		addName(m.IP)
-		addName(m.Domain)
-	}
+	addName(m.IP)
+	addName(m.Domain)
 	addName(d.APIServiceIP)
 	for _, n := range []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + d.ClusterDomain, "localhost", "127.0.0.1"} {
 		addName(n)

@@ -192,11 +192,24 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Once the kubelet has joined, the bootstrap token leaves the machine.
+	cleanupScript, err := templates.FS.ReadFile("butane/liftoff-remove-bootstrap-kubeconfig.sh")
+	if err != nil {
+		return nil, err
+	}
+	cleanupUnit, err := execute("liftoff-remove-bootstrap-kubeconfig.service.tmpl", map[string]string{
+		"Script": HostBootstrapCleanup, "Bootstrap": HostBootstrapKubeletConf, "Kubeconfig": HostKubeletKubeconfig,
+		"Cert": path.Join(HostKubeletPKIDir, "kubelet-client-current.pem"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	data := map[string]any{
 		"Variant": variant, "Version": version, "SSHKeys": c.SSHAuthorizedKeys,
 		"Controller": runsControlPlane(role), "Networking": c.Networking,
 		"KubeletInstallUnit": kubelet.InstallUnit, "KubeletUnit": kubeletUnit, "CNIInstallUnit": cni.InstallUnit,
-		"StaticPodDir": HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir, "EtcdMemberPKIDir": HostEtcdMemberPKIDir,
+		"BootstrapCleanupUnit": cleanupUnit,
+		"StaticPodDir":         HostStaticPodDir, "EtcdDataDir": HostEtcdDataDir, "EtcdMemberPKIDir": HostEtcdMemberPKIDir,
 		"EtcdUser": EtcdUser, "EtcdUID": EtcdUID,
 		"FetchScript": HostFetchScript, "FetchScriptText": string(script),
 		"KernelSettings": kubeletKernelSettings,
@@ -209,6 +222,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	files := []hostFile{
 		r.pkiFile(CACert, 0o644),
 		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
+		{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)},
 	}
 	if runsControlPlane(role) {
 		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts, fmt.Sprintf("%d:%d", EtcdUID, EtcdUID))
@@ -234,7 +248,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 			mode int
 		}{
 			{CAKey, 0o600}, {FrontProxyCACert, 0o644}, {ServiceAccountKey, 0o600}, {ServiceAccountPub, 0o644},
-			{APIServerCert, 0o644}, {APIServerKey, 0o600}, {APIServerKubeletCert, 0o644}, {APIServerKubeletKey, 0o600},
+			{APIServerKubeletCert, 0o644}, {APIServerKubeletKey, 0o600},
 			{APIServerEtcdCert, 0o644}, {APIServerEtcdKey, 0o600}, {FrontProxyClientCert, 0o644}, {FrontProxyClientKey, 0o600},
 			{EtcdCACert, 0o644},
 		} {
@@ -331,7 +345,10 @@ func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 		ResolverConfig:           ptr("/run/systemd/resolve/resolv.conf"),
 		ProtectKernelDefaults:    true,
 		// A pod cannot exhaust the node's process IDs.
-		PodPidsLimit:    ptr(int64(podPidsLimit)),
+		PodPidsLimit: ptr(int64(podPidsLimit)),
+		// A container whose pod names no seccomp profile gets the container runtime's default one,
+		// not none (privileged containers stay unconfined).
+		SeccompDefault:  ptr(true),
 		TLSMinVersion:   "VersionTLS12",
 		TLSCipherSuites: TLSCipherSuites,
 	}
@@ -360,6 +377,14 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		return nil, err
 	}
 	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o600, Text: string(etcd)})
+	// The apiserver's serving certificate and key are this controller's own.
+	for _, f := range []struct {
+		ext, host string
+		mode      int
+	}{{".crt", APIServerCert, 0o644}, {".key", APIServerKey, 0o600}} {
+		files = append(files, hostFile{Path: path.Join(HostPKIDir, f.host), Mode: f.mode,
+			Text: string(r.files[path.Join(OutPKIDir, APIServerCertBase(m.Name)+f.ext)])})
+	}
 	// The member's certificates and keys are etcd's user's, in etcd's own directory.
 	for _, f := range []struct{ out, host string }{
 		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},

@@ -27,6 +27,7 @@ const (
 	HostBinDir                = "/opt/bin"
 	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
 	HostIdentityScript        = "/opt/liftoff/bin/liftoff-node-identity"
+	HostBootstrapCleanup      = "/opt/liftoff/bin/liftoff-remove-bootstrap-kubeconfig"
 	HostIdentityEnv           = "/run/liftoff/node.env"
 	HostCNIConfDir            = "/etc/cni/net.d"
 	HostCNIBinDir             = "/opt/cni/bin"

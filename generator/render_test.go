@@ -166,7 +166,7 @@ func TestAssetsAreListedAndKeysPrivate(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt", "pki/sa.key", "pki/sa.pub",
-		"pki/apiserver.crt", "pki/apiserver-kubelet-client.crt", "pki/apiserver-etcd-client.crt", "pki/front-proxy-client.crt",
+		"pki/apiserver/node1.crt", "pki/apiserver/node3.key", "pki/apiserver-kubelet-client.crt", "pki/apiserver-etcd-client.crt", "pki/front-proxy-client.crt",
 		"pki/admin.crt", "pki/controller-manager.crt", "pki/scheduler.crt",
 		"pki/etcd/node1/server.crt", "pki/etcd/node2/peer.key", "pki/etcd/node3/server.key",
 		"auth/admin.conf", "auth/controller-manager.conf", "auth/scheduler.conf", "auth/bootstrap-kubelet.conf",
@@ -206,9 +206,13 @@ func TestCertificateChainsUsagesAndSANs(t *testing.T) {
 		dns      []string
 		ips      []string
 	}{
-		{"pki/apiserver.crt", "pki/ca.crt", x509.ExtKeyUsageServerAuth, "kube-apiserver", nil,
-			[]string{"api.demo.example.com", "node1.example.com", "node2.example.com", "node3.example.com", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
-			[]string{"10.0.0.11", "10.0.0.12", "10.0.0.13", "10.3.0.1", "127.0.0.1"}},
+		// Each controller's apiserver certificate names that controller only, beside the API.
+		{"pki/apiserver/node1.crt", "pki/ca.crt", x509.ExtKeyUsageServerAuth, "kube-apiserver", nil,
+			[]string{"api.demo.example.com", "node1.example.com", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+			[]string{"10.0.0.11", "10.3.0.1", "127.0.0.1"}},
+		{"pki/apiserver/node2.crt", "pki/ca.crt", x509.ExtKeyUsageServerAuth, "kube-apiserver", nil,
+			[]string{"api.demo.example.com", "node2.example.com", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"},
+			[]string{"10.0.0.12", "10.3.0.1", "127.0.0.1"}},
 		{"pki/apiserver-kubelet-client.crt", "pki/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerKubelet, nil, nil, nil},
 		{"pki/apiserver-etcd-client.crt", "pki/etcd/ca.crt", x509.ExtKeyUsageClientAuth, UserAPIServerEtcd, nil, nil, nil},
 		{"pki/front-proxy-client.crt", "pki/front-proxy-ca.crt", x509.ExtKeyUsageClientAuth, UserFrontProxyClient, nil, nil, nil},
@@ -285,7 +289,7 @@ func TestRSAKeysWhenAsked(t *testing.T) {
 	src, _ := os.ReadFile("../examples/demo/cluster.hcl")
 	s := strings.Replace(string(src), `  controller "node1" {`, "  pki {\n    key_algorithm = \"rsa-2048\"\n  }\n  controller \"node1\" {", 1)
 	res := render(t, parseSpec(t, s), nil, renderTime)
-	for _, p := range []string{"pki/ca.crt", "pki/apiserver.crt", "pki/etcd/node1/peer.crt"} {
+	for _, p := range []string{"pki/ca.crt", "pki/apiserver/node1.crt", "pki/etcd/node1/peer.crt"} {
 		if alg := pki.Algorithm(certAt(t, res.Assets, p).PublicKey); alg != "rsa-2048" {
 			t.Errorf("%s key is %s, want rsa-2048", p, alg)
 		}
@@ -306,11 +310,11 @@ func TestReRenderKeepsCAAndRenewsWhatChanged(t *testing.T) {
 			changed = append(changed, ch.Path)
 		}
 		slices.Sort(changed)
-		want := []string{"pki/apiserver.crt", "pki/etcd/node3/peer.crt", "pki/etcd/node3/server.crt"}
+		want := []string{"pki/apiserver/node3.crt", "pki/etcd/node3/peer.crt", "pki/etcd/node3/server.crt"}
 		if !slices.Equal(changed, want) {
 			t.Fatalf("changed %v, want %v", changed, want)
 		}
-		for _, p := range []string{"pki/ca.crt", "pki/ca.key", "pki/apiserver.key", "ignition/node4.ign", "pki/etcd/node1/server.crt"} {
+		for _, p := range []string{"pki/ca.crt", "pki/ca.key", "pki/apiserver/node3.key", "pki/apiserver/node1.crt", "ignition/node4.ign", "pki/etcd/node1/server.crt"} {
 			if string(res.Assets.Get(p).Data) != string(first.Assets.Get(p).Data) {
 				t.Errorf("%s changed", p)
 			}
@@ -331,11 +335,11 @@ func TestReRenderKeepsCAAndRenewsWhatChanged(t *testing.T) {
 			t.Error("the CA changed")
 		}
 		ca := certAt(t, res.Assets, "pki/ca.crt")
-		renewed := certAt(t, res.Assets, "pki/apiserver.crt")
+		renewed := certAt(t, res.Assets, "pki/apiserver/node1.crt")
 		if err := renewed.CheckSignatureFrom(ca); err != nil || !renewed.NotAfter.After(later.Add(300*24*time.Hour)) {
 			t.Errorf("apiserver certificate not renewed under the same CA: %v, expires %s", err, renewed.NotAfter)
 		}
-		if string(res.Assets.Get("pki/apiserver.key").Data) != string(first.Assets.Get("pki/apiserver.key").Data) {
+		if string(res.Assets.Get("pki/apiserver/node1.key").Data) != string(first.Assets.Get("pki/apiserver/node1.key").Data) {
 			t.Error("renewal replaced the key")
 		}
 	})
@@ -540,12 +544,8 @@ func TestBootstrapMachineRender(t *testing.T) {
 	if ips := certAt(t, res.Assets, "pki/etcd/boot/server.crt").IPAddresses; len(ips) != 1 || ips[0].String() != "10.0.0.5" {
 		t.Errorf("the temporary etcd member's certificate is for %v", ips)
 	}
-	found := false
-	for _, ip := range certAt(t, res.Assets, "pki/apiserver.crt").IPAddresses {
-		found = found || ip.String() == "10.0.0.5"
-	}
-	if !found {
-		t.Error("the apiserver certificate does not name the bootstrap machine, whose apiserver serves behind the endpoint")
+	if ips := certAt(t, res.Assets, "pki/apiserver/boot.crt").IPAddresses; len(ips) != 3 || ips[0].String() != "10.0.0.5" {
+		t.Errorf("the bootstrap machine's apiserver, which serves behind the endpoint, has a certificate for %v", ips)
 	}
 	bootstrapAPI := string(res.Assets.Get("bootstrap-manifests/bootstrap-kube-apiserver.yaml").Data)
 	if !strings.Contains(bootstrapAPI, "--etcd-servers=https://10.0.0.5:2379,https://10.0.0.11:2379") {

@@ -109,7 +109,14 @@ func TestKubeletRefusesWithoutKernelSettings(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the kubelet did not refuse to start without the kernel settings; its log:\n%s", lastLines(string(data), 30))
+			// What the host held by then: another writer of these settings shows here.
+			var held []string
+			for _, k := range []string{"kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom"} {
+				v, _ := os.ReadFile("/proc/sys/" + k)
+				held = append(held, k+"="+strings.TrimSpace(string(v)))
+			}
+			t.Fatalf("the kubelet did not refuse to start without the kernel settings (the host holds %s); its log:\n%s",
+				strings.Join(held, " "), lastLines(string(data), 30))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

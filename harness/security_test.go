@@ -166,4 +166,17 @@ stat -c '%%U:%%G' /proc/$pid %s %s`, generator.EtcdClientPort, generator.HostEtc
 			}
 		}
 	})
+
+	// A machine whose kubelet has joined keeps no bootstrap token.
+	t.Run("bootstrap-token-removed", func(t *testing.T) {
+		untilTrue(t, ctx, time.Minute, "every machine's bootstrap kubeconfig removed", func() (bool, string) {
+			var left []string
+			for _, m := range c.Machines() {
+				if _, err := m.ReadFile(generator.HostBootstrapKubeletConf); err == nil {
+					left = append(left, m.Name)
+				}
+			}
+			return len(left) == 0, fmt.Sprintf("%s still on %v", generator.HostBootstrapKubeletConf, left)
+		})
+	})
 }

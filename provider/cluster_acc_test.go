@@ -136,8 +136,8 @@ func TestAccCluster(t *testing.T) {
 					created.take,
 					func(s *terraform.State) error {
 						a, _ := attrs(s)
-						if notAfter(a, "pki/apiserver.crt") == "" {
-							return fmt.Errorf("certificates lacks pki/apiserver.crt: %v", a)
+						if notAfter(a, "pki/apiserver/c1.crt") == "" {
+							return fmt.Errorf("certificates lacks pki/apiserver/c1.crt: %v", a)
 						}
 						return renderOnDisk(out, a)
 					},
@@ -206,7 +206,7 @@ func TestAccCluster(t *testing.T) {
 						mapEntries{testResource, "worker_pool_ignition", map[string]string{"general": same}},
 						certificateFates{testResource, map[string]string{
 							"pki/ca.crt": same, "pki/etcd/ca.crt": same, "pki/front-proxy-ca.crt": same,
-							"pki/apiserver.crt": unknown, "pki/admin.crt": unknown, "pki/etcd/c1/server.crt": unknown,
+							"pki/apiserver/c1.crt": unknown, "pki/admin.crt": unknown, "pki/etcd/c1/server.crt": unknown,
 						}},
 						plancheck.ExpectUnknownValue(testResource, tfPath("admin_kubeconfig")),
 						plancheck.ExpectKnownValue(testResource, tfPath("ca_certificate"), stringValue(func() string { return created["ca_certificate"] })),
@@ -215,9 +215,9 @@ func TestAccCluster(t *testing.T) {
 				},
 				Check: func(s *terraform.State) error {
 					got := strings.Join(warnings.take(), "\n")
-					expiry := notAfter(before, "pki/apiserver.crt")
-					if !strings.Contains(got, "Certificates inside the renewal window") || !strings.Contains(got, "pki/apiserver.crt") || !strings.Contains(got, expiry) {
-						return fmt.Errorf("the plan did not warn about pki/apiserver.crt expiring %s; warnings:\n%s", expiry, got)
+					expiry := notAfter(before, "pki/apiserver/c1.crt")
+					if !strings.Contains(got, "Certificates inside the renewal window") || !strings.Contains(got, "pki/apiserver/c1.crt") || !strings.Contains(got, expiry) {
+						return fmt.Errorf("the plan did not warn about pki/apiserver/c1.crt expiring %s; warnings:\n%s", expiry, got)
 					}
 					if strings.Contains(got, "CA certificates inside") {
 						return fmt.Errorf("the plan warned about CAs ten years from expiry:\n%s", got)
@@ -230,7 +230,7 @@ func TestAccCluster(t *testing.T) {
 						return fmt.Errorf("renewal changed a worker's config")
 					}
 					ca := parseCert(t, a["ca_certificate"])
-					for _, p := range []string{"pki/apiserver.crt", "pki/admin.crt", "pki/etcd/c1/peer.crt"} {
+					for _, p := range []string{"pki/apiserver/c1.crt", "pki/admin.crt", "pki/etcd/c1/peer.crt"} {
 						old, renewed := parseCert(t, before["key_material."+p]), parseCert(t, a["key_material."+p])
 						if !renewed.NotAfter.After(old.NotAfter.Add(300 * 24 * time.Hour)) {
 							return fmt.Errorf("%s was not renewed: expires %s, before %s", p, renewed.NotAfter, old.NotAfter)

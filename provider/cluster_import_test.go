@@ -51,7 +51,7 @@ func TestAccClusterImport(t *testing.T) {
 		a := s.RootModule().Resources["liftoff_cluster.moved"].Primary.Attributes
 		for attr, p := range map[string]string{
 			"ignition.c1": "ignition/c1.ign", "ignition.w1": "ignition/w1.ign", "admin_kubeconfig": "auth/admin.conf",
-			"ca_certificate": "pki/ca.crt", "key_material.pki/ca.key": "pki/ca.key", "key_material.pki/apiserver.crt": "pki/apiserver.crt",
+			"ca_certificate": "pki/ca.crt", "key_material.pki/ca.key": "pki/ca.key", "key_material.pki/apiserver/c1.crt": "pki/apiserver/c1.crt",
 		} {
 			if a[attr] != file(p) {
 				return fmt.Errorf("%s is not the CLI's %s", attr, p)

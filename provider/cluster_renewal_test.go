@@ -29,9 +29,9 @@ func TestRenewalWarnings(t *testing.T) {
 	}{
 		{"new", issued.Add(time.Hour), nil},
 		{"leaves inside the window", issued.Add(8760*time.Hour - 100*time.Hour), []string{
-			"Certificates inside the renewal window", "pki/apiserver.crt (CN=kube-apiserver) expires 2027-01-01T00:00:00Z", "same CA"}},
+			"Certificates inside the renewal window", "pki/apiserver/c1.crt (CN=kube-apiserver) expires 2027-01-01T00:00:00Z", "same CA"}},
 		{"CAs inside the window", issued.Add(87600*time.Hour - 100*time.Hour), []string{
-			"Certificates inside the renewal window", "pki/apiserver.crt (CN=kube-apiserver) expired",
+			"Certificates inside the renewal window", "pki/apiserver/c1.crt (CN=kube-apiserver) expired",
 			"CA certificates inside the renewal window", "pki/ca.crt", "pki/etcd/ca.crt", "pki/front-proxy-ca.crt", "docs/ca-rotation.md"}},
 	}
 	for _, tc := range cases {

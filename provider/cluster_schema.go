@@ -376,7 +376,7 @@ func clusterSchema() schema.Schema {
 			"certificates": schema.ListNestedAttribute{Computed: true,
 				MarkdownDescription: "Every certificate of the cluster, in path order.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"path":      schema.StringAttribute{Computed: true, MarkdownDescription: "Path in the render, like `pki/apiserver.crt`."},
+					"path":      schema.StringAttribute{Computed: true, MarkdownDescription: "Path in the render, like `pki/apiserver/c1.crt`."},
 					"subject":   schema.StringAttribute{Computed: true, MarkdownDescription: "The certificate's subject."},
 					"not_after": schema.StringAttribute{Computed: true, MarkdownDescription: "When it expires (RFC 3339, UTC)."},
 				}}},

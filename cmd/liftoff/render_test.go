@@ -110,7 +110,7 @@ func TestRenderWritesAtomicallyAndReusesKeys(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
-	for _, want := range []string{"pki/apiserver.crt", "CN=kube-apiserver", "api.demo.example.com", "10.3.0.1", "pki/etcd/node2/peer.crt", "CN=liftoff demo cluster CA", "CA"} {
+	for _, want := range []string{"pki/apiserver/node1.crt", "CN=kube-apiserver", "api.demo.example.com", "10.3.0.1", "pki/etcd/node2/peer.crt", "CN=liftoff demo cluster CA", "CA"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("certs output lacks %q", want)
 		}
@@ -128,7 +128,7 @@ func TestRenderWritesAtomicallyAndReusesKeys(t *testing.T) {
 	if _, _, code := runCLI(t, "certs", "--dir", out, "--check"); code != 0 {
 		t.Error("--check failed on fresh certificates")
 	}
-	if _, stderr, code := runCLI(t, "certs", "--dir", out, "--check", "--renew-before", "400d"); code == 0 || !strings.Contains(stderr, "pki/apiserver.crt") {
+	if _, stderr, code := runCLI(t, "certs", "--dir", out, "--check", "--renew-before", "400d"); code == 0 || !strings.Contains(stderr, "pki/apiserver/node2.crt") {
 		t.Errorf("--check passed with certificates inside the window: %s", stderr)
 	}
 }
