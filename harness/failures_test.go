@@ -55,31 +55,43 @@ type recoveryRow struct {
 	Note                  string
 }
 
-var recovery struct {
-	mu   sync.Mutex
-	rows []recoveryRow
-}
+// recovery is the failure table; tests running in parallel may add to it.
+var recovery resultTable[recoveryRow]
 
-// recordRecovery adds a row to the failure table; tests running in parallel may call it.
-func recordRecovery(r recoveryRow) {
-	recovery.mu.Lock()
-	defer recovery.mu.Unlock()
-	recovery.rows = append(recovery.rows, r)
-}
-
-// printRecoveryTable writes the recorded rows as a table, or nothing when there are none.
+// printRecoveryTable writes the failure table, or nothing when no scenario ran.
 func printRecoveryTable(out io.Writer) {
-	recovery.mu.Lock()
-	defer recovery.mu.Unlock()
-	if len(recovery.rows) == 0 {
+	recovery.print(out, "Failure table (recovery: fault injected until the API and the component are healthy again)",
+		"scenario\trecovery\tfailed/requests\tkeys before\tkeys after\tnote", func(r recoveryRow) string {
+			return fmt.Sprintf("%s\t%s\t%d/%d\t%d\t%d\t%s", r.Scenario, r.Recovery.Round(100*time.Millisecond),
+				r.Failed, r.Requests, r.KeysBefore, r.KeysAfter, r.Note)
+		})
+}
+
+// resultTable collects rows that tests record, to print as the last thing the run says.
+type resultTable[T any] struct {
+	mu   sync.Mutex
+	rows []T
+}
+
+func (t *resultTable[T]) add(r T) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows = append(t.rows, r)
+}
+
+// print writes title, header and a line per row, their cells separated by tabs and aligned; nothing
+// when no row was recorded.
+func (t *resultTable[T]) print(out io.Writer, title, header string, line func(T) string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.rows) == 0 {
 		return
 	}
-	fmt.Fprintln(out, "\nFailure table (recovery: fault injected until the API and the component are healthy again)")
+	fmt.Fprintf(out, "\n%s\n", title)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "scenario\trecovery\tfailed/requests\tkeys before\tkeys after\tnote")
-	for _, r := range recovery.rows {
-		fmt.Fprintf(w, "%s\t%s\t%d/%d\t%d\t%d\t%s\n", r.Scenario, r.Recovery.Round(100*time.Millisecond),
-			r.Failed, r.Requests, r.KeysBefore, r.KeysAfter, r.Note)
+	fmt.Fprintln(w, header)
+	for _, r := range t.rows {
+		fmt.Fprintln(w, line(r))
 	}
 	w.Flush()
 }
@@ -299,7 +311,7 @@ func runFailure(t testing.TB, fc failureCluster, s failureScenario) outcome {
 		if t.Failed() {
 			row.Note = strings.TrimSpace("FAILED " + row.Note)
 		}
-		recordRecovery(row)
+		recovery.add(row)
 	}()
 	if err := waitSettled(ctx, fc); err != nil {
 		t.Fatalf("before the fault: %v", err)

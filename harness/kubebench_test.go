@@ -15,9 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,7 +93,7 @@ func testCISBenchmark(t *testing.T, c *harness.Cluster, client kubernetes.Interf
 			t.Logf("kube-bench %s %s on %s: %s", versions.KubeBench, cisBenchmark, m.Name, time.Since(start).Round(100*time.Millisecond))
 			for _, s := range report.Controls {
 				t.Logf("%s %s: %d PASS, %d FAIL, %d WARN, %d INFO", s.ID, s.NodeType, s.Pass, s.Fail, s.Warn, s.Info)
-				recordCIS(cisRow{Machine: m.Name, Section: s.ID + " " + s.NodeType, Pass: s.Pass, Fail: s.Fail, Warn: s.Warn, Info: s.Info})
+				cisResults.add(cisRow{Machine: m.Name, Section: s.ID + " " + s.NodeType, Pass: s.Pass, Fail: s.Fail, Warn: s.Warn, Info: s.Info})
 			}
 			for _, s := range report.Controls {
 				for _, g := range s.Groups {
@@ -385,29 +383,12 @@ type cisRow struct {
 	Pass, Fail, Warn, Info int
 }
 
-var cisResults struct {
-	mu   sync.Mutex
-	rows []cisRow
-}
-
-func recordCIS(r cisRow) {
-	cisResults.mu.Lock()
-	defer cisResults.mu.Unlock()
-	cisResults.rows = append(cisResults.rows, r)
-}
+var cisResults resultTable[cisRow]
 
 // printCISTable writes the recorded sections as a table, or nothing when none ran.
 func printCISTable(out io.Writer) {
-	cisResults.mu.Lock()
-	defer cisResults.mu.Unlock()
-	if len(cisResults.rows) == 0 {
-		return
-	}
-	fmt.Fprintf(out, "\nCIS Kubernetes Benchmark (%s, kube-bench %s)\n", cisBenchmark, versions.KubeBench)
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "machine\tsection\tPASS\tFAIL\tWARN\tINFO")
-	for _, r := range cisResults.rows {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", r.Machine, r.Section, r.Pass, r.Fail, r.Warn, r.Info)
-	}
-	w.Flush()
+	cisResults.print(out, fmt.Sprintf("CIS Kubernetes Benchmark (%s, kube-bench %s)", cisBenchmark, versions.KubeBench),
+		"machine\tsection\tPASS\tFAIL\tWARN\tINFO", func(r cisRow) string {
+			return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d", r.Machine, r.Section, r.Pass, r.Fail, r.Warn, r.Info)
+		})
 }
