@@ -229,12 +229,16 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A container engine's client runs as root and starts etcd as its user; otherwise the unit
-		// runs etcd as its user itself.
+		// The unit runs etcd as its user, except where a container engine's client, which runs as
+		// root, starts etcd as that user inside the container.
 		container := c.Etcd.Delivery == spec.DeliveryContainer
+		unitUser := EtcdUser
+		if container {
+			unitUser = ""
+		}
 		etcdUnit, err := execute("etcd.service.tmpl", map[string]any{
 			"Exec": etcd.Exec + " --config-file=" + HostEtcdStartConfig, "Notify": !container,
-			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand, "User": map[bool]string{false: EtcdUser}[container],
+			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand, "User": unitUser,
 		})
 		if err != nil {
 			return nil, err
