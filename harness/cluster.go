@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/liftoff-k8s/liftoff/bootstrap"
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness/images"
 	"github.com/liftoff-k8s/liftoff/harness/proc"
@@ -338,7 +339,7 @@ func (c *Cluster) AdminConfig() (*rest.Config, error) {
 // SuperAdminConfig is a client configuration from the break-glass kubeconfig (system:masters),
 // the one credential that may call the API before `liftoff bootstrap` binds the admins' group.
 func (c *Cluster) SuperAdminConfig() (*rest.Config, error) {
-	return clientcmd.BuildConfigFromFlags("", filepath.Join(c.absDir(), generator.OutAuthDir, "super-admin.conf"))
+	return clientcmd.BuildConfigFromFlags("", filepath.Join(c.absDir(), bootstrap.SuperAdminKubeconfig))
 }
 
 // Close powers every machine off, stops the load balancer and checks that no process the harness
