@@ -67,6 +67,7 @@ type Cluster struct {
 	findProgram func(ctx context.Context, name string) (string, error)
 
 	savedSysctls map[string]string
+	hostLock     *os.File
 
 	logMu  sync.Mutex
 	log    *os.File
@@ -101,6 +102,9 @@ func Boot(ctx context.Context, opts Options) (*Cluster, error) {
 	// client-go logs through klog; its complaints about a partitioned machine's watches belong
 	// in the harness's log, not on the terminal.
 	quietKlog(c.log)
+	if c.hostLock, err = lockHost(ctx, c.logf); err != nil {
+		return c, err
+	}
 	for _, id := range sweep(ctx) {
 		c.logf("removed what cluster %s left behind when its harness died", id)
 	}
@@ -375,6 +379,9 @@ func (c *Cluster) Close() error {
 	}
 	errs = append(errs, c.checkLeftovers())
 	release(c.marker)
+	if c.hostLock != nil {
+		c.hostLock.Close()
+	}
 	c.logf("cluster closed")
 	klog.Flush()
 	loudKlog()

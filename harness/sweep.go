@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,4 +71,39 @@ func sweep(ctx context.Context) []string {
 		cleaned = append(cleaned, id)
 	}
 	return cleaned
+}
+
+// hostLock is held by the one cluster this host runs at a time. A cluster changes host-wide
+// kernel settings (kernel.panic, vm.overcommit_memory, the conntrack table) and the kubelet checks
+// them, so two clusters at once, from two test processes or one, would see each other's.
+const hostLock = ownersDir + "/host.lock"
+
+// lockHost waits until no other cluster runs on this host and returns the lock, which is given
+// back by closing it.
+func lockHost(ctx context.Context, logf func(string, ...any)) (*os.File, error) {
+	if err := os.MkdirAll(ownersDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(hostLock, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return f, nil
+	}
+	logf("waiting for the cluster that runs on this host to close (%s)", hostLock)
+	locked := make(chan error, 1)
+	go func() { locked <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-locked:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", hostLock, err)
+		}
+		return f, nil
+	case <-ctx.Done():
+		// The lock, if it comes, is given back at once.
+		go func() { <-locked; f.Close() }()
+		return nil, fmt.Errorf("waiting for the cluster that runs on this host to close: %w", ctx.Err())
+	}
 }
