@@ -379,7 +379,10 @@ func (r *run) stage(ctx context.Context, st Stage) error {
 		r.mapper.Reset()
 		return nil
 	case StageManifests:
-		return r.applyAll(ctx, st, func(o Object) bool { return !o.isNamespace() && !o.isCRD() })
+		if err := r.applyAll(ctx, st, func(o Object) bool { return !o.isNamespace() && !o.isCRD() }); err != nil {
+			return err
+		}
+		return r.pruneTokens(ctx)
 	case StageControlPlane:
 		return r.waitForControlPlane(ctx)
 	case StageTeardown:

@@ -992,10 +992,9 @@ func (r *run) redactor(dir string) redactor {
 	if r.config != nil {
 		red.secrets = append(red.secrets, r.config.BearerToken, r.config.Password)
 	}
-	if token, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(generator.BootstrapTokenPath))); err == nil {
-		t := strings.TrimSpace(string(token))
-		_, secret, _ := strings.Cut(t, ".")
-		red.secrets = append(red.secrets, t, secret)
+	tokens, _ := generator.ReadBootstrapTokens(os.DirFS(dir))
+	for _, t := range tokens {
+		red.secrets = append(red.secrets, t.String(), t.Secret)
 	}
 	return red
 }

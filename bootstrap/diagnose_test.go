@@ -343,7 +343,7 @@ func TestRunDiagnosesFailure(t *testing.T) {
 	assets := &generator.Assets{Cluster: "test"}
 	assets.Add(
 		generator.Asset{Path: "ignition/c1.ign", Kind: generator.KindIgnition, Role: "controller", Node: "c1", Mode: 0o600, Data: []byte("{}")},
-		generator.Asset{Path: generator.BootstrapTokenPath, Kind: generator.KindBootstrapToken, Mode: 0o600, Data: []byte(token + "\n")},
+		generator.Asset{Path: "pki/bootstrap-tokens/machines/c1", Kind: generator.KindBootstrapToken, Mode: 0o600, Data: []byte(token + "\n")},
 		generator.Asset{Path: "manifests/20-namespace.yaml", Kind: generator.KindManifest, Mode: 0o644, Data: []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n")},
 	)
 	assets.Sort()

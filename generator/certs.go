@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -294,35 +293,6 @@ func apiServerTemplate(d *Cluster, m Machine) pki.Template {
 	return t
 }
 
-const tokenAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// bootstrapToken returns the kubelet bootstrap token, reusing an earlier render's.
-func (k *keyring) bootstrapToken() (string, error) {
-	data, ok, err := k.read(BootstrapTokenPath)
-	if err != nil {
-		return "", err
-	}
-	var token string
-	if ok {
-		token = strings.TrimSpace(string(data))
-		if !bootstrapTokenRE.MatchString(token) {
-			return "", fmt.Errorf("existing %s is not a bootstrap token (id.secret); restore it or remove it to issue a new one", BootstrapTokenPath)
-		}
-	} else {
-		b := make([]byte, 22)
-		if _, err := io.ReadFull(k.rand, b); err != nil {
-			return "", err
-		}
-		for i := range b {
-			b[i] = tokenAlphabet[int(b[i])%len(tokenAlphabet)]
-		}
-		token = string(b[:6]) + "." + string(b[6:])
-		k.changes = append(k.changes, Change{BootstrapTokenPath, "created"})
-	}
-	k.emit(BootstrapTokenPath, KindBootstrapToken, 0o600, []byte(token+"\n"))
-	return token, nil
-}
-
 // encryptionKey returns the key kube-apiserver seals Secrets with (32 random bytes, base64), reusing
 // an earlier render's. Secrets sealed with a lost key cannot be read again, so an unreadable one is
 // an error, never replaced.
@@ -348,5 +318,3 @@ func (k *keyring) encryptionKey() (string, error) {
 	k.emit(EncryptionKeyPath, KindEncryptionKey, 0o600, []byte(key+"\n"))
 	return key, nil
 }
-
-var bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)

@@ -47,8 +47,11 @@ type Cluster struct {
 	// Pools are the worker pools, one Machine each with no address: its machines find theirs at boot.
 	Pools []Machine
 
-	BootstrapTokenID     string
-	BootstrapTokenSecret string
+	// BootstrapTokens are the tokens the cluster accepts: every machine's that has not expired and
+	// every worker pool's, by owner.
+	BootstrapTokens []BootstrapToken
+	// tokens are every machine's and pool's token by owner, expired or not, for their configs.
+	tokens map[string]BootstrapToken
 	// CACertPEM is the cluster CA certificate, for kubeconfigs and ConfigMaps.
 	CACertPEM string
 	// EncryptionKey is the base64 key kube-apiserver seals Secrets with in etcd.

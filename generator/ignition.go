@@ -221,7 +221,6 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	}
 	files := []hostFile{
 		r.pkiFile(CACert, 0o644),
-		{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(r.files[path.Join(OutAuthDir, "bootstrap-kubelet.conf")])},
 		{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)},
 	}
 	if runsControlPlane(role) {
@@ -372,7 +371,11 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 	// Machines' kubelet configurations differ only in their address: marshal once, then fill it in.
 	kc := strings.ReplaceAll(r.kubeletConfig, kubeletAddressMark, m.IP)
 	// Configuration the kubelet, etcd and the control plane read as root is readable by root only.
-	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o600, Text: kc}}
+	token, err := r.bootstrapKubeconfig(MachineTokenOwner(m.Name))
+	if err != nil {
+		return nil, err
+	}
+	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o600, Text: kc}, token}
 	if !runsControlPlane(m.Role) {
 		return files, nil
 	}
@@ -439,6 +442,19 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		files = append(files, hostFile{Path: path.Join(HostStaticPodDir, path.Base(p.Path)), Mode: 0o600, Text: string(p.Data)})
 	}
 	return files, nil
+}
+
+// bootstrapKubeconfig is the kubeconfig with owner's bootstrap token that a kubelet joins with.
+func (r *machineRenderer) bootstrapKubeconfig(owner string) (hostFile, error) {
+	t, ok := r.d.tokens[owner]
+	if !ok {
+		return hostFile{}, fmt.Errorf("%s has no bootstrap token", owner)
+	}
+	data, err := kubeconfig(r.d.Name, r.d.APIServerURL, []byte(r.d.CACertPEM), "kubelet-bootstrap", nil, t.String())
+	if err != nil {
+		return hostFile{}, err
+	}
+	return hostFile{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(data)}, nil
 }
 
 // ignition renders one machine's Ignition config: the role's shared config, translated and checked
@@ -509,9 +525,13 @@ func (r *machineRenderer) pool(m Machine, p spec.WorkerPool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	token, err := r.bootstrapKubeconfig(PoolTokenOwner(m.Name))
+	if err != nil {
+		return nil, err
+	}
 	variant, version := butane.Header(r.d.Spec.OS)
 	src, err := execute("pool.yaml.tmpl", map[string]any{
-		"Variant": variant, "Version": version, "Machine": m,
+		"Variant": variant, "Version": version, "Machine": m, "BootstrapKubeconfig": token,
 		"IdentityScript": HostIdentityScript, "IdentityScriptText": string(script), "IdentityEnv": HostIdentityEnv,
 		"KubeletConfigPath": HostKubeletConfig, "KubeletConfig": string(kc),
 	})

@@ -181,8 +181,8 @@ var clusterManifests = []clusterManifest{
 // renderManifests renders the cluster-wide manifests and the control plane's pods: static pods on
 // every controller, or, when self-hosted, the temporary control plane the pivot starts from.
 func renderManifests(d *Cluster) ([]Asset, error) {
-	if d.BootstrapTokenID == "" || d.BootstrapTokenSecret == "" {
-		return nil, fmt.Errorf("manifests: the bootstrap token is not set")
+	if d.tokens == nil {
+		return nil, fmt.Errorf("manifests: the bootstrap tokens are not set")
 	}
 	var out []Asset
 	for _, m := range clusterManifests {

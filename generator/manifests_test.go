@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,8 @@ const (
 	testCACertPEM   = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdCBDQQ==\n-----END CERTIFICATE-----\n"
 )
 
+var testTokenExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // manifestCluster is the example cluster, changed by edit before it is completed and validated.
 func manifestCluster(t *testing.T, edit func(c *spec.Cluster)) *Cluster {
 	t.Helper()
@@ -61,7 +64,12 @@ func manifestCluster(t *testing.T, edit func(c *spec.Cluster)) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.BootstrapTokenID, d.BootstrapTokenSecret, d.CACertPEM = testTokenID, testTokenSecret, testCACertPEM
+	d.CACertPEM = testCACertPEM
+	d.tokens = map[string]BootstrapToken{
+		MachineTokenOwner("node1"): {Owner: MachineTokenOwner("node1"), ID: testTokenID, Secret: testTokenSecret, Expires: testTokenExpiry},
+		PoolTokenOwner("pool-a"):   {Owner: PoolTokenOwner("pool-a"), ID: "pool01", Secret: "fedcba9876543210"},
+	}
+	d.BootstrapTokens = acceptedTokens(d.tokens, testTokenExpiry.Add(-time.Hour))
 	return d
 }
 
@@ -273,18 +281,29 @@ func TestBootstrapTokenSecret(t *testing.T) {
 	if !token.Sensitive() {
 		t.Errorf("%s has mode %o: the token is a credential", token.Path, token.Mode)
 	}
-	s := mustFindObject[*corev1.Secret](t, decodeManifests(t, []Asset{*token}), "bootstrap-token-"+testTokenID)
-	if s.Namespace != "kube-system" || s.Type != corev1.SecretTypeBootstrapToken {
-		t.Errorf("secret in %q of type %q", s.Namespace, s.Type)
+	objs := decodeManifests(t, []Asset{*token})
+	// A machine's token expires; a pool's does not.
+	for _, want := range []map[string]string{
+		{"token-id": testTokenID, "token-secret": testTokenSecret, "expiration": testTokenExpiry.Format(time.RFC3339),
+			"usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true", "auth-extra-groups": NodeBootstrapGroup},
+		{"token-id": "pool01", "token-secret": "fedcba9876543210", "expiration": "",
+			"usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true", "auth-extra-groups": NodeBootstrapGroup},
+	} {
+		s := mustFindObject[*corev1.Secret](t, objs, "bootstrap-token-"+want["token-id"])
+		if s.Namespace != "kube-system" || s.Type != corev1.SecretTypeBootstrapToken {
+			t.Errorf("secret in %q of type %q", s.Namespace, s.Type)
+		}
+		for k, v := range want {
+			if s.StringData[k] != v {
+				t.Errorf("%s: %s = %q, want %q", s.Name, k, s.StringData[k], v)
+			}
+		}
 	}
-	want := map[string]string{
-		"token-id": testTokenID, "token-secret": testTokenSecret,
-		"usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
-		"auth-extra-groups": NodeBootstrapGroup,
-	}
-	for k, v := range want {
-		if s.StringData[k] != v {
-			t.Errorf("%s = %q, want %q", k, s.StringData[k], v)
+	// Once expired, a token is no longer rendered.
+	d.BootstrapTokens = acceptedTokens(d.tokens, testTokenExpiry)
+	for _, a := range mustRenderManifests(t, d) {
+		if a.Kind == KindBootstrapToken && strings.Contains(string(a.Data), testTokenID) {
+			t.Errorf("the expired token of node1 is still rendered:\n%s", a.Data)
 		}
 	}
 	// The apiserver ignores extra groups outside system:bootstrappers:.
@@ -1138,7 +1157,7 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 
 func TestManifestsNeedTheBootstrapToken(t *testing.T) {
 	d := manifestCluster(t, nil)
-	d.BootstrapTokenID = ""
+	d.tokens = nil
 	if _, err := renderManifests(d); err == nil || !strings.Contains(err.Error(), "bootstrap token") {
 		t.Fatalf("got %v", err)
 	}

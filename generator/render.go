@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"path"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +29,9 @@ type Options struct {
 	Rand io.Reader
 	// Existing is an earlier render's output (an output directory), whose key material is reused.
 	Existing fs.FS
+	// RotateTokens are owners (MachineTokenOwner, PoolTokenOwner) whose bootstrap token is replaced
+	// by a new one instead of reused.
+	RotateTokens []string
 }
 
 // Result is a render's output.
@@ -40,9 +42,6 @@ type Result struct {
 	// Changes lists key material that was created or replaced, and why.
 	Changes []Change
 }
-
-// BootstrapTokenPath holds the kubelet bootstrap token ("id.secret") so a re-render keeps it.
-const BootstrapTokenPath = "pki/bootstrap-token"
 
 // EncryptionKeyPath holds the key kube-apiserver encrypts Secrets at rest with, so a re-render keeps it.
 const EncryptionKeyPath = "pki/secrets-encryption.key"
@@ -67,16 +66,19 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	token, err := keys.bootstrapToken()
+	ttl, err := tokenTTL(c)
 	if err != nil {
 		return nil, err
 	}
+	if d.tokens, err = keys.bootstrapTokens(d, ttl, opts.RotateTokens); err != nil {
+		return nil, err
+	}
+	d.BootstrapTokens = acceptedTokens(d.tokens, opts.Now)
 	if d.EncryptionKey, err = keys.encryptionKey(); err != nil {
 		return nil, err
 	}
 	out := &Assets{Cluster: d.Name}
 	out.Add(keys.assets...)
-	d.BootstrapTokenID, d.BootstrapTokenSecret, _ = strings.Cut(token, ".")
 	d.CACertPEM = string(pki.EncodeCert(p.CA.Cert))
 
 	ca := []byte(d.CACertPEM)
@@ -88,13 +90,8 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 		{"super-admin.conf", UserSuperAdmin, p.SuperAdmin},
 		{"controller-manager.conf", UserControllerManager, p.ControllerManager},
 		{"scheduler.conf", UserScheduler, p.Scheduler},
-		{"bootstrap-kubelet.conf", "kubelet-bootstrap", nil},
 	} {
-		tok := ""
-		if kc.kp == nil {
-			tok = token
-		}
-		data, err := kubeconfig(d.Name, d.APIServerURL, ca, kc.user, kc.kp, tok)
+		data, err := kubeconfig(d.Name, d.APIServerURL, ca, kc.user, kc.kp, "")
 		if err != nil {
 			return nil, err
 		}

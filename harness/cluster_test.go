@@ -204,6 +204,10 @@ func TestCluster(t *testing.T) {
 		checkSecurity(t, c, client)
 	})
 
+	t.Run("bootstrap-tokens", func(t *testing.T) {
+		checkBootstrapTokens(t, c, client)
+	})
+
 	t.Run("kubectl", func(t *testing.T) {
 		kubectl, err := exec.LookPath("kubectl")
 		if err != nil {

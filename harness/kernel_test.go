@@ -61,7 +61,7 @@ func TestKubeletRefusesWithoutKernelSettings(t *testing.T) {
 		}
 		found = true
 		var kept []string
-		for _, l := range strings.Split(sysctlText(t, f.Contents.Source, f.Contents.Compression), "\n") {
+		for _, l := range strings.Split(ignitionFileText(t, f.Contents.Source, f.Contents.Compression), "\n") {
 			if strings.HasPrefix(l, "net.") || strings.HasPrefix(l, "fs.") {
 				kept = append(kept, l)
 			}
@@ -121,10 +121,11 @@ func TestKubeletRefusesWithoutKernelSettings(t *testing.T) {
 	}
 }
 
-func sysctlText(t *testing.T, source *string, compression *string) string {
+// ignitionFileText is the content of a file an Ignition config gives inline.
+func ignitionFileText(t testing.TB, source *string, compression *string) string {
 	t.Helper()
 	if source == nil {
-		t.Fatal("sysctl.d file has no contents")
+		t.Fatal("the file has no contents")
 	}
 	u, err := dataurl.DecodeString(*source)
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 
 // Render renders the spec at specPath into outDir, as `liftoff render` does, with the one change a
 // local cluster needs in its spec: the kubelet, etcd and the CNI plugins are downloaded from the
-// harness's release host on the cluster's gateway, pinned by sha512 (see local.go).
-func Render(ctx context.Context, specPath, outDir string) error {
+// harness's release host on the cluster's gateway, pinned by sha512 (see local.go). The bootstrap
+// tokens of the owners in rotateTokens are replaced, as `liftoff token rotate` does.
+func Render(ctx context.Context, specPath, outDir string, rotateTokens ...string) error {
 	c, diags := spec.ReadFile(specPath)
 	if diags.HasErrors() {
 		return fmt.Errorf("%s: %s", specPath, diags.Error())
@@ -45,7 +46,7 @@ func Render(ctx context.Context, specPath, outDir string) error {
 	if err != nil {
 		return err
 	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now(), Existing: existing})
+	res, err := generator.Render(full, generator.Options{Now: time.Now(), Existing: existing, RotateTokens: rotateTokens})
 	if err != nil {
 		return fmt.Errorf("rendering %s: %w", specPath, err)
 	}

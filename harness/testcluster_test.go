@@ -39,7 +39,7 @@ func renderTestClusterOf(tb testing.TB, out string, edit func(string) string) {
 	if edit != nil {
 		text = edit(text)
 	}
-	spec := filepath.Join(tb.TempDir(), "cluster.hcl")
+	spec := specBeside(out)
 	if err := os.WriteFile(spec, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -48,6 +48,9 @@ func renderTestClusterOf(tb testing.TB, out string, edit func(string) string) {
 	}
 	tb.Logf("test cluster on %s", prefix)
 }
+
+// specBeside is where renderTestClusterOf keeps the spec it rendered into out, for re-renders.
+func specBeside(out string) string { return filepath.Join(filepath.Dir(out), "cluster.hcl") }
 
 func gunzip(tb testing.TB, data []byte) []byte {
 	tb.Helper()

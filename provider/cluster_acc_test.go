@@ -92,8 +92,8 @@ func parseCert(t *testing.T, data string) *x509.Certificate {
 }
 
 // TestAccCluster walks one cluster through its life with the real terraform CLI: create, an empty
-// re-plan, one worker changed, workers added and removed, certificates renewed inside the window,
-// and destroy.
+// re-plan, one worker changed, workers added and removed, a pool's bootstrap token rotated,
+// certificates renewed inside the window, and destroy.
 func TestAccCluster(t *testing.T) {
 	terraformBinary(t)
 	clock := newTestClock()
@@ -152,7 +152,7 @@ func TestAccCluster(t *testing.T) {
 						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": changed, "w2": same}},
 						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": changed, "w2": same}},
 						mapEntries{testResource, "worker_pool_ignition_sha256", map[string]string{"general": same}},
-						unchangedEntries{testResource, "key_material", &created},
+						unchangedEntries{testResource, "key_material", &created, nil},
 						sensitive,
 					},
 				},
@@ -174,12 +174,14 @@ func TestAccCluster(t *testing.T) {
 			},
 			{
 				// w2 is renamed to w3, which is removing one and adding another: no one else changes.
+				// w3's config holds its bootstrap token, which the apply issues.
 				Config: testCluster(out, w1Changed, w3),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
-						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": added}},
-						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": added}},
-						unchangedEntries{testResource, "key_material", &created},
+						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": unknown}},
+						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": same, "w1": same, "w2": removed, "w3": unknown}},
+						unchangedEntries{testResource, "key_material", &created, map[string]string{
+							"pki/bootstrap-tokens/machines/w2": removed, "manifests/00-bootstrap-token.yaml": unknown}},
 					},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -188,6 +190,29 @@ func TestAccCluster(t *testing.T) {
 					resource.TestCheckResourceAttrWith(testResource, "ignition.w3", func(v string) error { return butane.Check([]byte(v)) }),
 					before.take,
 				),
+			},
+			{
+				// The pool's bootstrap token is rotated: only the pool's config changes.
+				Config: strings.Replace(testCluster(out, w1Changed, w3), "  worker_pools = {", "  rotate_bootstrap_tokens = { general = \"1\" }\n  worker_pools = {", 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						mapEntries{testResource, "ignition", map[string]string{"c1": same, "w1": same, "w3": same}},
+						mapEntries{testResource, "worker_pool_ignition", map[string]string{"general": unknown}},
+						unchangedEntries{testResource, "key_material", &before, map[string]string{
+							"pki/bootstrap-tokens/pools/general": unknown, "manifests/00-bootstrap-token.yaml": unknown}},
+					},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: func(s *terraform.State) error {
+					a, _ := attrs(s)
+					if a["key_material.pki/bootstrap-tokens/pools/general"] == before["key_material.pki/bootstrap-tokens/pools/general"] {
+						return fmt.Errorf("the pool's token was not rotated")
+					}
+					if a["worker_pool_ignition.general"] == before["worker_pool_ignition.general"] {
+						return fmt.Errorf("the pool's config still holds its old token")
+					}
+					return nil
+				},
 			},
 			{
 				// Eleven months later the leaf certificates are inside the 30-day window: the plan

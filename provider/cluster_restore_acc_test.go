@@ -97,7 +97,7 @@ func TestAccClusterEtcdRestore(t *testing.T) {
 						plancheck.ExpectResourceAction(testResource, plancheck.ResourceActionUpdate),
 						mapEntries{testResource, "ignition", map[string]string{"c1": changed, "c2": changed, "c3": changed, "w1": same}},
 						mapEntries{testResource, "ignition_sha256", map[string]string{"c1": changed, "c2": changed, "c3": changed, "w1": same}},
-						unchangedEntries{testResource, "key_material", &created},
+						unchangedEntries{testResource, "key_material", &created, nil},
 						certificateFates{testResource, everyCertificate},
 						plancheck.ExpectKnownValue(testResource, tfPath("ca_certificate"), stringValue(func() string { return created["ca_certificate"] })),
 					},
@@ -145,7 +145,7 @@ func TestAccClusterEtcdRestore(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						mapEntries{testResource, "ignition", map[string]string{"c1": changed, "c2": changed, "c3": changed, "w1": same}},
-						unchangedEntries{testResource, "key_material", &created},
+						unchangedEntries{testResource, "key_material", &created, nil},
 					},
 				},
 				Check: func(s *terraform.State) error {

@@ -48,6 +48,7 @@ type clusterArgs struct {
 	Bootstrap            types.Object `tfsdk:"bootstrap"`
 	Platform             types.Object `tfsdk:"platform"`
 	OutputDir            types.String `tfsdk:"output_dir"`
+	RotateTokens         types.Map    `tfsdk:"rotate_bootstrap_tokens"`
 }
 
 // clusterOutputs are what a render exports.
@@ -104,6 +105,7 @@ type pkiModel struct {
 	CAValidity   types.String `tfsdk:"ca_validity"`
 	CertValidity types.String `tfsdk:"cert_validity"`
 	ExtraSANs    types.List   `tfsdk:"extra_sans"`
+	TokenTTL     types.String `tfsdk:"bootstrap_token_ttl"`
 }
 
 type imagesModel struct {
@@ -266,6 +268,11 @@ func clusterSchema() schema.Schema {
 			"renew_before": optionalString("The renewal window, like `720h` or `30d` (default `" + spec.DefaultRenewBefore + "`). " +
 				"A plan warns about every certificate that expires within it, and the apply re-issues those leaf " +
 				"certificates with the same CA. CAs are never replaced: see the CA rotation guide."),
+			"rotate_bootstrap_tokens": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+				MarkdownDescription: "Replaces the bootstrap token of a worker pool or machine, by name, whenever its value changes " +
+					"(any string: a date, a counter), as `liftoff token rotate` does. Only that pool's or machine's Ignition " +
+					"config changes; machines that have joined keep their client certificates. `liftoff_bootstrap` then " +
+					"deletes the old token from the cluster."},
 			"pki": schema.SingleNestedAttribute{
 				Optional:            true,
 				MarkdownDescription: "Key and certificate settings.",
@@ -275,6 +282,9 @@ func clusterSchema() schema.Schema {
 					"ca_validity":   optionalString("How long a new CA is valid, like `87600h` or `3650d` (default 10 years)."),
 					"cert_validity": optionalString("How long a leaf certificate is valid (default `" + spec.DefaultCertValidity + "`)."),
 					"extra_sans":    optionalStrings("DNS names or IPs added to the API server's serving certificate."),
+					"bootstrap_token_ttl": optionalString("How long the bootstrap token of a machine known one by one (a controller or `worker` " +
+						"block) may be used to join, from the render that created it (default `" + spec.DefaultBootstrapTokenTTL + "`). " +
+						"A worker pool's token does not expire; `rotate_bootstrap_tokens` replaces it."),
 				},
 			},
 			"images": schema.SingleNestedAttribute{

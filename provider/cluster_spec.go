@@ -49,6 +49,7 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 		c.PKI.CAValidity = p.CAValidity.ValueString()
 		c.PKI.CertValidity = p.CertValidity.ValueString()
 		c.PKI.ExtraSANs = strs(p.ExtraSANs)
+		c.PKI.BootstrapTokenTTL = p.TokenTTL.ValueString()
 	}
 	var img imagesModel
 	if object(m.Images, &img) {

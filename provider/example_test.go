@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/butane"
 )
 
@@ -80,11 +81,15 @@ func TestExampleLocal(t *testing.T) {
 		strings.Contains(plan, `~ "worker1"`) || strings.Contains(plan, `~ "controller1"`) {
 		t.Errorf("the plan does not show worker2's config alone changing:\n%s", plan)
 	}
-	token, err := os.ReadFile(filepath.Join(dir, "out", "pki", "bootstrap-token"))
-	if err != nil {
-		t.Fatal(err)
+	tokens, err := generator.ReadBootstrapTokens(os.DirFS(filepath.Join(dir, "out")))
+	if err != nil || len(tokens) == 0 {
+		t.Fatalf("bootstrap tokens: %v %v", tokens, err)
 	}
-	for _, secret := range []string{"PRIVATE KEY", strings.TrimSpace(string(token)), "client-key-data"} {
+	secrets := []string{"PRIVATE KEY", "client-key-data"}
+	for _, tok := range tokens {
+		secrets = append(secrets, tok.Secret)
+	}
+	for _, secret := range secrets {
 		if strings.Contains(plan, secret) {
 			t.Errorf("the plan reveals %q:\n%s", secret, plan)
 		}

@@ -41,10 +41,12 @@ func (c mapEntries) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest,
 	}
 }
 
-// unchangedEntries checks that every key a map attribute had in a snapshot of state is the same in the plan.
+// unchangedEntries checks that every key a map attribute had in a snapshot of state is the same in
+// the plan, except those in except, which must fare as it says.
 type unchangedEntries struct {
 	resource, attribute string
 	snap                *snapshot
+	except              map[string]string
 }
 
 func (c unchangedEntries) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
@@ -61,8 +63,12 @@ func (c unchangedEntries) CheckPlan(_ context.Context, req plancheck.CheckPlanRe
 			continue
 		}
 		n++
-		if got[rest] != same {
-			resp.Error = fmt.Errorf("%s.%s[%q]: plan has %s, want it unchanged", c.resource, c.attribute, rest, got[rest])
+		want, ok := c.except[rest]
+		if !ok {
+			want = same
+		}
+		if got[rest] != want {
+			resp.Error = fmt.Errorf("%s.%s[%q]: plan has %s, want %s", c.resource, c.attribute, rest, got[rest], want)
 			return
 		}
 	}

@@ -17,9 +17,11 @@ const (
 	DefaultCAValidity    = "87600h" // 10 years
 	DefaultCertValidity  = "8760h"  // 1 year
 	DefaultRenewBefore   = "720h"   // 30 days
-	DefaultKubeletURL    = "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet"
-	DefaultEtcdURL       = "https://github.com/etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-{arch}.tar.gz"
-	DefaultCNIPluginsURL = "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz"
+	// DefaultBootstrapTokenTTL is kubeadm's: a day for the machines of a render to join.
+	DefaultBootstrapTokenTTL = "24h"
+	DefaultKubeletURL        = "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet"
+	DefaultEtcdURL           = "https://github.com/etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-{arch}.tar.gz"
+	DefaultCNIPluginsURL     = "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz"
 )
 
 // Each controller snapshots its etcd member hourly and keeps a day of snapshots unless the spec says
@@ -56,6 +58,7 @@ func WithDefaults(c *Cluster) *Cluster {
 	def(&pki.CAValidity, DefaultCAValidity)
 	def(&pki.CertValidity, DefaultCertValidity)
 	def(&pki.RenewBefore, DefaultRenewBefore)
+	def(&pki.BootstrapTokenTTL, DefaultBootstrapTokenTTL)
 	out.PKI = &pki
 
 	img := Images{}

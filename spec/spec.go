@@ -110,6 +110,10 @@ type PKI struct {
 	RenewBefore string `hcl:"renew_before,optional"`
 	// ExtraSANs are added to the apiserver's serving certificate (DNS names or IPs).
 	ExtraSANs []string `hcl:"extra_sans,optional"`
+	// BootstrapTokenTTL is how long the bootstrap token of a machine known one by one (a controller,
+	// a worker block, the bootstrap machine) may be used to join, counted from when the render
+	// creates it. A worker pool's token does not expire; `liftoff token rotate` replaces it.
+	BootstrapTokenTTL string `hcl:"bootstrap_token_ttl,optional"`
 }
 
 // Images are the container images of the cluster's components. A digest (@sha256:...) pins an image.

@@ -337,6 +337,9 @@ func (v *validator) pki() {
 	if cert > 0 && renew > 0 && renew >= cert {
 		v.add("pki.renew_before", "Renewal window too long", "renew_before %s is not shorter than cert_validity %s, so every render would renew", p.RenewBefore, p.CertValidity)
 	}
+	if ttl := dur("pki.bootstrap_token_ttl", p.BootstrapTokenTTL); ttl > 0 && ttl < time.Minute {
+		v.add("pki.bootstrap_token_ttl", "Bootstrap token too short-lived", "%s: a machine needs at least a minute from its render to join", p.BootstrapTokenTTL)
+	}
 	if cert > 0 && cert < time.Hour {
 		v.add("pki.cert_validity", "Certificates too short-lived", "%s: certificates must be valid for at least an hour", p.CertValidity)
 	}

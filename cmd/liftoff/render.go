@@ -26,35 +26,8 @@ listed in DIR/index.json. Re-rendering into DIR keeps its key material; the same
 same files. Nothing is written unless the whole render succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadSpec(cmd.ErrOrStderr(), specPath)
-			if err != nil {
-				return err
-			}
-			existing, _, err := outdir.Open(out)
-			if err != nil {
-				return err
-			}
-			res, err := generator.Render(c, generator.Options{Now: time.Now(), Existing: existing})
-			if err != nil {
-				return fmt.Errorf("rendering %s: %w", specPath, err)
-			}
-			extra, err := platforms.Render(c, res.Assets)
-			if err != nil {
-				return fmt.Errorf("rendering %s: %w", specPath, err)
-			}
-			res.Assets.Add(extra...)
-			res.Assets.Sort()
-			if err := outdir.Write(out, res.Assets); err != nil {
-				return fmt.Errorf("writing %s: %w", out, err)
-			}
-			for _, ch := range res.Changes {
-				if ch.Reason != "created" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", ch.Path, ch.Reason)
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "rendered cluster %q: %d files in %s (%d controllers, %d workers)\n",
-				c.Name, len(res.Assets.Files), out, len(c.Controllers), len(c.Workers))
-			return nil
+			_, err := renderInto(cmd, specPath, out, nil)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&specPath, "spec", "", "cluster spec (HCL)")
@@ -62,6 +35,40 @@ same files. Nothing is written unless the whole render succeeds.`,
 	cmd.MarkFlagRequired("spec")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// renderInto renders the spec at specPath into the output directory out, reusing its key material
+// except the bootstrap tokens of the owners in rotate, and reports what it did.
+func renderInto(cmd *cobra.Command, specPath, out string, rotate []string) (*generator.Result, error) {
+	c, err := loadSpec(cmd.ErrOrStderr(), specPath)
+	if err != nil {
+		return nil, err
+	}
+	existing, _, err := outdir.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	res, err := generator.Render(c, generator.Options{Now: time.Now(), Existing: existing, RotateTokens: rotate})
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", specPath, err)
+	}
+	extra, err := platforms.Render(c, res.Assets)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", specPath, err)
+	}
+	res.Assets.Add(extra...)
+	res.Assets.Sort()
+	if err := outdir.Write(out, res.Assets); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	for _, ch := range res.Changes {
+		if ch.Reason != "created" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", ch.Path, ch.Reason)
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "rendered cluster %q: %d files in %s (%d controllers, %d workers)\n",
+		c.Name, len(res.Assets.Files), out, len(c.Controllers), len(c.Workers))
+	return res, nil
 }
 
 // loadSpec reads, completes and validates a spec, printing HCL diagnostics (file, line, field and

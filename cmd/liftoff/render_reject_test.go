@@ -134,6 +134,12 @@ func TestRenderRejectsBadSpecs(t *testing.T) {
   }
   controller "node1" {`)
 		}, []string{"Certificates outlive their CA", "pki.cert_validity"}},
+		{"bootstrap token too short-lived", func(t *testing.T, s string) string {
+			return edit(t, s, `  controller "node1" {`, `  pki {
+    bootstrap_token_ttl = "30s"
+  }
+  controller "node1" {`)
+		}, []string{"Bootstrap token too short-lived", "pki.bootstrap_token_ttl", "cluster.hcl line 13"}},
 		{"malformed taint", func(t *testing.T, s string) string {
 			return edit(t, s, `domain = "node4.example.com"`, `domain = "node4.example.com"
     taints = ["gpu=true:Sometimes"]`)
