@@ -163,4 +163,3 @@ func csrsOf(t *testing.T, client kubernetes.Interface, user string) []string {
 	}
 	return out
 }
-
