@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/discovery/cached/memory"
@@ -55,6 +57,9 @@ type Options struct {
 	Progress Progress
 	// DiagnosisDir is where a failed run writes its diagnosis; DiagnosisDir(Dir) when empty.
 	DiagnosisDir string
+	// SecretsListen is where to serve the machines their secrets, when they fetch them
+	// (machine_secrets.server): that address when empty.
+	SecretsListen string
 }
 
 // Report is what a run did and measured.
@@ -78,6 +83,9 @@ var AdminKubeconfig = filepath.Join(generator.OutAuthDir, "admin.conf")
 
 // run is one Run's state.
 type run struct {
+	// emitMu keeps events in order: the API's warnings and the secrets server report from
+	// goroutines of their own.
+	emitMu   sync.Mutex
 	start    time.Time
 	progress Progress
 	config   *rest.Config
@@ -133,6 +141,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if rec != nil && r.plan.mode == ModeSelfHosted {
 		r.recovery = rec
 		r.plan.recover(rec)
+	}
+	// Machines that fetch their secrets get them while the run lasts: the control plane cannot
+	// start without them.
+	secrets, err := ServeSecrets(opts.Dir, opts.SecretsListen, r.emit)
+	if err != nil {
+		return nil, err
+	}
+	if secrets != nil {
+		defer func() {
+			if waiting := r.notJoined(secrets.Waiting()); len(waiting) > 0 {
+				r.emit(Event{Stage: StageSecrets, Result: ResultWarning, Detail: fmt.Sprintf(
+					"%s did not fetch their secrets while bootstrap ran; run `liftoff serve-secrets --dir %s` while they boot", strings.Join(waiting, ", "), opts.Dir)})
+			}
+			secrets.Close()
+		}()
 	}
 	r.report = &Report{Mode: r.plan.mode, Start: r.start}
 	r.record = &Record{Mode: r.plan.mode, Status: StatusInProgress, Manifests: r.plan.manifests}
@@ -413,6 +436,8 @@ func (r *run) applyAll(ctx context.Context, st Stage, match func(Object) bool) e
 }
 
 func (r *run) emit(e Event) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
 	e.Time = time.Now()
 	e.Elapsed = e.Time.Sub(r.start).Round(100 * time.Millisecond)
 	r.progress(e)

@@ -510,14 +510,7 @@ func TestGatherEtcd(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	full, err := spec.Complete(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := renderSpec(t, c)
 	dir := filepath.Join(t.TempDir(), "out")
 	if err := outdir.Write(dir, res.Assets); err != nil {
 		t.Fatal(err)

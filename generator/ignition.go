@@ -49,6 +49,25 @@ type hostFile struct {
 	Mode  int
 	Owner int
 	Text  string
+	// Secret marks a private key or credential: with machine_secrets.server it is left out of the
+	// Ignition config and fetched from liftoff at first boot.
+	Secret bool
+}
+
+// splitSecrets returns files without the secret ones, and the secret ones, when machines fetch
+// their secrets; otherwise files as they are.
+func (r *machineRenderer) splitSecrets(files []hostFile) (plain, secret []hostFile) {
+	if !r.d.Spec.FetchesSecrets() {
+		return files, nil
+	}
+	for _, f := range files {
+		if f.Secret {
+			secret = append(secret, f)
+		} else {
+			plain = append(plain, f)
+		}
+	}
+	return plain, secret
 }
 
 // program is how a host program (kubelet, etcd) is installed and started on a machine.
@@ -165,6 +184,8 @@ type machineRenderer struct {
 	pki      *ClusterPKI
 	files    map[string][]byte // rendered assets by output path, for placing on machines
 	roleBase map[string]igntypes.Config
+	// roleSecrets are the secret files every machine of a role gets, when machines fetch them.
+	roleSecrets map[string][]hostFile
 	// kubeletConfig is the KubeletConfiguration with kubeletAddressMark for the machine's address.
 	kubeletConfig string
 	snippets      map[string][]igntypes.Config
@@ -177,9 +198,15 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// With machine_secrets.server, the kubelet and etcd start once the machine has its secrets.
+	secretsUnit := ""
+	if c.FetchesSecrets() {
+		secretsUnit = SecretsFetchUnit
+	}
 	kubeletUnit, err := execute("kubelet.service.tmpl", map[string]string{
 		"Exec": kubelet.Exec, "StaticPodDir": HostStaticPodDir, "KubeletPKIDir": HostKubeletPKIDir,
 		"BootstrapKubeconfig": HostBootstrapKubeletConf, "Kubeconfig": HostKubeletKubeconfig, "Config": HostKubeletConfig,
+		"Secrets": secretsUnit,
 	})
 	if err != nil {
 		return nil, err
@@ -237,7 +264,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		}
 		etcdUnit, err := execute("etcd.service.tmpl", map[string]any{
 			"Exec": etcd.Exec + " --config-file=" + HostEtcdStartConfig, "Notify": !container,
-			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand, "User": unitUser,
+			"DataDir": HostEtcdDataDir, "ExecStartPre": etcdJoinCommand, "User": unitUser, "Secrets": secretsUnit,
 		})
 		if err != nil {
 			return nil, err
@@ -276,12 +303,21 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 			return nil, err
 		}
 	}
+	if c.FetchesSecrets() {
+		fetch, err := secretsFetch(c)
+		if err != nil {
+			return nil, err
+		}
+		data["SecretsFetch"] = fetch
+		files, r.roleSecrets[role] = r.splitSecrets(files)
+	}
 	data["Files"], data["Sysexts"] = files, sysexts
 	return data, nil
 }
 
 func (r *machineRenderer) pkiFile(name string, mode int) hostFile {
-	return hostFile{Path: path.Join(HostPKIDir, name), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, name)])}
+	return hostFile{Path: path.Join(HostPKIDir, name), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, name)]),
+		Secret: strings.HasSuffix(name, ".key")}
 }
 
 func (r *machineRenderer) base(role string) (igntypes.Config, error) {
@@ -390,18 +426,18 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		mode      int
 	}{{".crt", APIServerCert, 0o644}, {".key", APIServerKey, 0o600}} {
 		files = append(files, hostFile{Path: path.Join(HostPKIDir, f.host), Mode: f.mode,
-			Text: string(r.files[path.Join(OutPKIDir, APIServerCertBase(m.Name)+f.ext)])})
+			Text: string(r.files[path.Join(OutPKIDir, APIServerCertBase(m.Name)+f.ext)]), Secret: f.ext == ".key"})
 	}
 	// The member's certificates and keys are etcd's user's, in etcd's own directory.
 	for _, f := range []struct{ out, host string }{
 		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},
 		{"etcd/" + m.Name + "/peer.crt", EtcdPeerCert}, {"etcd/" + m.Name + "/peer.key", EtcdPeerKey},
 	} {
-		mode := 0o644
-		if strings.HasSuffix(f.host, ".key") {
+		mode, key := 0o644, strings.HasSuffix(f.host, ".key")
+		if key {
 			mode = 0o600
 		}
-		files = append(files, hostFile{Path: etcdMemberFile(f.host), Mode: mode, Owner: EtcdUID, Text: string(r.files[path.Join(OutPKIDir, f.out)])})
+		files = append(files, hostFile{Path: etcdMemberFile(f.host), Mode: mode, Owner: EtcdUID, Text: string(r.files[path.Join(OutPKIDir, f.out)]), Secret: key})
 	}
 	// Control-plane clients on a controller talk to that controller's own apiserver.
 	for _, kc := range []struct {
@@ -416,7 +452,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, hostFile{Path: kc.host, Mode: 0o600, Text: string(data)})
+		files = append(files, hostFile{Path: kc.host, Mode: 0o600, Text: string(data), Secret: true})
 	}
 	// A static control plane runs on every controller; a self-hosted one starts from the bootstrap
 	// control plane on the first controller, which the pivot removes once it has taken over.
@@ -454,21 +490,25 @@ func (r *machineRenderer) bootstrapKubeconfig(owner string) (hostFile, error) {
 	if err != nil {
 		return hostFile{}, err
 	}
-	return hostFile{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(data)}, nil
+	return hostFile{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(data), Secret: true}, nil
 }
 
 // ignition renders one machine's Ignition config: the role's shared config, translated and checked
 // once per render, plus this machine's own files, plus its snippets. The machine's files are built
 // as Ignition types directly because this runs once per machine and Butane's YAML round trip would
 // dominate a thousand-machine render.
-func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
+func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFile, error) {
 	base, err := r.base(m.Role)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	files, err := r.machineFiles(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	files, secrets := r.splitSecrets(files)
+	if secrets != nil {
+		secrets = append(append([]hostFile{}, r.roleSecrets[m.Role]...), secrets...)
 	}
 	files = append([]hostFile{
 		{Path: "/etc/hostname", Mode: 0o644, Text: m.Name},
@@ -479,7 +519,7 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 	for _, f := range files {
 		file, err := butane.File(f.Path, f.Mode, []byte(f.Text))
 		if err != nil {
-			return nil, fmt.Errorf("machine %s: %s: %w", m.Name, f.Path, err)
+			return nil, nil, fmt.Errorf("machine %s: %s: %w", m.Name, f.Path, err)
 		}
 		if f.Owner != 0 {
 			file.User, file.Group = igntypes.NodeUser{ID: &f.Owner}, igntypes.NodeGroup{ID: &f.Owner}
@@ -490,7 +530,7 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 	for i, s := range node.Snippets {
 		sc, err := butane.Translate([]byte(s))
 		if err != nil {
-			return nil, fmt.Errorf("%s.%s.snippets[%d]: %w", m.Role, m.Name, i, err)
+			return nil, nil, fmt.Errorf("%s.%s.snippets[%d]: %w", m.Role, m.Name, i, err)
 		}
 		cfg = butane.Merge(cfg, sc)
 	}
@@ -504,9 +544,9 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, error) {
 		out, err = json.Marshal(cfg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
+		return nil, nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
 	}
-	return out, nil
+	return out, secrets, nil
 }
 
 // pool renders a worker pool's Ignition config: the worker role's config with the machine identity

@@ -28,6 +28,8 @@ const (
 	HostFetchScript           = "/opt/liftoff/bin/liftoff-fetch"
 	HostIdentityScript        = "/opt/liftoff/bin/liftoff-node-identity"
 	HostBootstrapCleanup      = "/opt/liftoff/bin/liftoff-remove-bootstrap-kubeconfig"
+	HostSecretsFetchScript    = "/opt/liftoff/bin/liftoff-fetch-secrets"
+	HostSecretsFetched        = "/var/lib/liftoff/secrets-fetched"
 	HostIdentityEnv           = "/run/liftoff/node.env"
 	HostCNIConfDir            = "/etc/cni/net.d"
 	HostCNIBinDir             = "/opt/cni/bin"

@@ -292,7 +292,7 @@ func apiServerFiles(d *Cluster) ([]hostFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(files, hostFile{Path: HostEncryptionConfig, Mode: 0o600, Text: string(enc)}), nil
+	return append(files, hostFile{Path: HostEncryptionConfig, Mode: 0o600, Text: string(enc), Secret: true}), nil
 }
 
 // EncryptionKeyName names the cluster's key in the EncryptionConfiguration; etcd values sealed

@@ -123,7 +123,7 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 	if err != nil {
 		return nil, err
 	}
-	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, kubeletConfig: string(kc)}
+	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, roleSecrets: map[string][]hostFile{}, kubeletConfig: string(kc)}
 	// Role bases are shared; build them before the workers start.
 	roles := []string{spec.RoleController, spec.RoleWorker}
 	var machines []Machine
@@ -140,6 +140,7 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 	nodes := d.Spec.Machines()
 	machines = append(append(machines, d.Controllers...), d.Workers...)
 	out := make([]Asset, len(machines))
+	packs := make([]Asset, len(machines))
 	errs := make([]error, len(machines))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -149,7 +150,12 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 			defer wg.Done()
 			for i := range next {
 				m := machines[i]
-				data, err := r.ignition(m, nodes[i])
+				data, secrets, err := r.ignition(m, nodes[i])
+				if err == nil && secrets != nil {
+					var pack []byte
+					pack, err = secretsPack(secrets)
+					packs[i] = Asset{Path: MachineSecretsPath(m.Name), Kind: KindMachineSecrets, Node: m.Name, Role: m.Role, Mode: 0o600, Data: pack}
+				}
 				errs[i] = err
 				out[i] = Asset{Path: path.Join(OutIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Node: m.Name, Role: m.Role, Mode: 0o600, Data: data}
 			}
@@ -164,6 +170,14 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 		if err != nil {
 			return nil, err
 		}
+	}
+	if d.Spec.FetchesSecrets() {
+		out = append(out, packs...)
+		server, err := secretsServerAsset(d, machines)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, server)
 	}
 	for i, m := range d.Pools {
 		data, err := r.pool(m, d.Spec.WorkerPools[i])

@@ -268,13 +268,12 @@ func (c *Cluster) absDir() string {
 	return d
 }
 
-// apiTargets reads the API address machines use (their bootstrap kubeconfig's server) and the
-// controllers' apiserver addresses behind it.
+// apiTargets reads the API address (the server of the render's admin kubeconfig, which machines
+// use too) and the controllers' apiserver addresses behind it.
 func (c *Cluster) apiTargets() (string, []string, error) {
-	m := c.machines[0]
-	cfg, err := clientcmd.LoadFromFile(m.host(generator.HostBootstrapKubeletConf))
+	cfg, err := clientcmd.LoadFromFile(filepath.Join(c.absDir(), bootstrap.AdminKubeconfig))
 	if err != nil {
-		return "", nil, fmt.Errorf("machine %s: %w", m.Name, err)
+		return "", nil, err
 	}
 	var server string
 	for _, cl := range cfg.Clusters {
@@ -282,7 +281,7 @@ func (c *Cluster) apiTargets() (string, []string, error) {
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Port() == "" {
-		return "", nil, fmt.Errorf("machine %s: the API address %q has no port", m.Name, server)
+		return "", nil, fmt.Errorf("the API address %q has no port", server)
 	}
 	if _, err := netip.ParseAddr(u.Hostname()); err != nil {
 		return "", nil, fmt.Errorf("the cluster's api_server %s is not an IP address: the harness's load balancer listens on it (use a spec like harness/testdata/cluster.hcl)", server)

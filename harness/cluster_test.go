@@ -26,12 +26,13 @@ import (
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
 )
 
-// bootCluster renders testdata/cluster.hcl, boots it and runs bootstrap. The cluster is closed
-// when the test ends, and the test fails if anything the harness started survives that.
+// bootCluster renders testdata/cluster.hcl with the machines fetching their secrets from liftoff,
+// boots it and runs bootstrap, which serves them. The cluster is closed when the test ends, and the
+// test fails if anything the harness started survives that.
 func bootCluster(t *testing.T) (*harness.Cluster, kubernetes.Interface) {
 	t.Helper()
 	start := time.Now()
-	c, client := bootOnly(t, nil)
+	c, client := bootOnly(t, fetchingSecrets)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	pivot(t, c, ctx)

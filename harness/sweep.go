@@ -33,7 +33,7 @@ func sweep(ctx context.Context) []string {
 	var cleaned []string
 	for _, e := range entries {
 		id := e.Name()
-		if strings.HasSuffix(id, ".settings") {
+		if strings.HasSuffix(id, ".settings") || ownersDir+"/"+id == hostLock {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(ownersDir, id))

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -12,6 +14,13 @@ func TestOneClusterAtATime(t *testing.T) {
 	first, err := lockHost(t.Context(), t.Logf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The lock is no dead cluster's leftover: a sweep keeps it.
+	if cleaned := sweep(t.Context()); slices.Contains(cleaned, "host.lock") {
+		t.Error("a sweep took the host lock for a dead cluster's")
+	}
+	if _, err := os.Stat(hostLock); err != nil {
+		t.Errorf("after a sweep: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,6 +48,16 @@ func renderTestClusterOf(tb testing.TB, out string, edit func(string) string) {
 		tb.Fatal(err)
 	}
 	tb.Logf("test cluster on %s", prefix)
+}
+
+// fetchingSecrets makes the test cluster's machines fetch their secrets (machine_secrets.server)
+// from liftoff on the cluster network's gateway, an address of this host that every machine reaches.
+func fetchingSecrets(src string) string {
+	m := regexp.MustCompile(`api_server\s*=\s*"https://(\d+\.\d+\.\d+)\.\d+:\d+"`).FindStringSubmatch(src)
+	if m == nil {
+		panic("the test cluster's api_server is not an IP address")
+	}
+	return strings.Replace(src, `  controller "`, "  machine_secrets {\n    server = \""+m[1]+".1:10443\"\n  }\n  controller \"", 1)
 }
 
 // specBeside is where renderTestClusterOf keeps the spec it rendered into out, for re-renders.

@@ -1,7 +1,9 @@
 package harness_test
 
 import (
+	"archive/tar"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	ign "github.com/coreos/ignition/v2/config/v3_4"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +47,7 @@ func checkBootstrapTokens(t *testing.T, c *harness.Cluster, client kubernetes.In
 	})
 
 	// The worker joins again from scratch with the expired token.
+	since := time.Now().Add(-time.Second)
 	log := rejoin(t, m, bootstrapKubeconfig(t, c.Dir, m.Name))
 	untilTrue(t, ctx, 2*time.Minute, "the apiserver refuses the expired token", func() (bool, string) {
 		return strings.Contains(log(), "Unauthorized"), "the kubelet's log since the boot:\n" + lastLines(log(), 10)
@@ -51,7 +55,7 @@ func checkBootstrapTokens(t *testing.T, c *harness.Cluster, client kubernetes.In
 	if _, err := m.ReadFile(filepath.Join(generator.HostKubeletPKIDir, "kubelet-client-current.pem")); err == nil {
 		t.Errorf("%s got a client certificate with an expired token", m.Name)
 	}
-	if csrs := csrsOf(t, client, "system:bootstrap:"+old.ID); len(csrs) > 0 {
+	if csrs := csrsOf(t, client, "system:bootstrap:"+old.ID, since); len(csrs) > 0 {
 		t.Errorf("the expired token created certificate signing requests: %v", csrs)
 	}
 
@@ -69,12 +73,22 @@ func checkBootstrapTokens(t *testing.T, c *harness.Cluster, client kubernetes.In
 	if _, err := secrets.Get(ctx, "bootstrap-token-"+fresh.ID, metav1.GetOptions{}); err != nil {
 		t.Fatalf("liftoff bootstrap did not apply the new token: %v", err)
 	}
+	rejoined := time.Now().Truncate(time.Second)
 	rejoin(t, m, bootstrapKubeconfig(t, c.Dir, m.Name))
 	untilTrue(t, ctx, 3*time.Minute, m.Name+" joins with its new token", func() (bool, string) {
 		_, err := m.ReadFile(filepath.Join(generator.HostKubeletPKIDir, "kubelet-client-current.pem"))
-		return err == nil && len(csrsOf(t, client, "system:bootstrap:"+fresh.ID)) > 0, "no client certificate yet"
+		return err == nil && len(csrsOf(t, client, "system:bootstrap:"+fresh.ID, since)) > 0, "no client certificate yet"
 	})
-	if err := harness.WaitForNodes(ctx, client, []string{m.Name}, nil); err != nil {
+	// Ready as its kubelet reports it since it joined again, not as the API remembered it.
+	err := harness.WaitForNodes(ctx, client, []string{m.Name}, func(n *corev1.Node) bool {
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(rejoined)
+			}
+		}
+		return false
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s was refused with the expired token %s and joined with the rotated token %s", m.Name, old.ID, fresh.ID)
@@ -96,7 +110,8 @@ func machineToken(t *testing.T, dir, owner string) generator.BootstrapToken {
 	return generator.BootstrapToken{}
 }
 
-// bootstrapKubeconfig is the bootstrap kubeconfig the render gives machine in its Ignition config.
+// bootstrapKubeconfig is the bootstrap kubeconfig the render gives machine: in its Ignition
+// config, or in the pack of secrets it fetches.
 func bootstrapKubeconfig(t *testing.T, dir, machine string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "ignition", machine+".ign"))
@@ -112,8 +127,25 @@ func bootstrapKubeconfig(t *testing.T, dir, machine string) []byte {
 			return []byte(ignitionFileText(t, f.Contents.Source, f.Contents.Compression))
 		}
 	}
-	t.Fatalf("%s's config has no %s", machine, generator.HostBootstrapKubeletConf)
-	return nil
+	pack, err := os.Open(filepath.Join(dir, generator.MachineSecretsPath(machine)))
+	if err != nil {
+		t.Fatalf("%s's config has no %s, and it has no pack of secrets: %v", machine, generator.HostBootstrapKubeletConf, err)
+	}
+	defer pack.Close()
+	r := tar.NewReader(pack)
+	for {
+		h, err := r.Next()
+		if err != nil {
+			t.Fatalf("%s's pack of secrets has no %s: %v", machine, generator.HostBootstrapKubeletConf, err)
+		}
+		if "/"+h.Name == generator.HostBootstrapKubeletConf {
+			data, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data
+		}
+	}
 }
 
 // rejoin powers m off, takes away its kubelet's credentials, gives it the bootstrap kubeconfig and
@@ -148,8 +180,8 @@ func rejoin(t *testing.T, m *harness.Machine, kubeconfig []byte) func() string {
 	}
 }
 
-// csrsOf names the certificate signing requests user made.
-func csrsOf(t *testing.T, client kubernetes.Interface, user string) []string {
+// csrsOf names the certificate signing requests user made for a node client certificate since then.
+func csrsOf(t *testing.T, client kubernetes.Interface, user string, since time.Time) []string {
 	t.Helper()
 	list, err := client.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -157,7 +189,7 @@ func csrsOf(t *testing.T, client kubernetes.Interface, user string) []string {
 	}
 	var out []string
 	for _, csr := range list.Items {
-		if csr.Spec.Username == user && csr.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName {
+		if csr.Spec.Username == user && csr.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName && !csr.CreationTimestamp.Time.Before(since.Truncate(time.Second)) {
 			out = append(out, csr.Name)
 		}
 	}

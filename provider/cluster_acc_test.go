@@ -356,6 +356,7 @@ resource "liftoff_cluster" "test" {
   bootstrap   = { name = "boot", ip = "10.0.0.5", mac = "52:54:00:a1:9c:a0", labels = { %s } }
   controllers = { c1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae" } }
   workers     = { w1 = { ip = "10.0.0.21", mac = "52:54:00:d4:11:9a" } }
+  machine_secrets = { server = "10.0.0.2:9443" }
   platform = {
     matchbox = {
       matchbox_http_endpoint = "http://matchbox.example.com:8080"

@@ -42,6 +42,7 @@ var generatorKinds = map[generator.Kind]bool{
 	generator.KindStaticPod:      true,
 	generator.KindBootstrapToken: true,
 	generator.KindEncryptionKey:  true,
+	generator.KindMachineSecrets: true,
 }
 
 var (

@@ -23,6 +23,7 @@ resource "liftoff_cluster" "metal" {
   host_cidrs  = ["10.0.0.0/24"]
   controllers = { c1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae" } }
   workers     = { w1 = { ip = "10.0.0.21"%s } }
+  machine_secrets = { server = "10.0.0.2:9443" }
   platform = {
     matchbox = {
       matchbox_http_endpoint = "http://matchbox.example.com:8080"

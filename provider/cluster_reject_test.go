@@ -60,6 +60,12 @@ var badSettings = []struct {
 		attribute: `snippets = ["variant: flatcar`,
 	},
 	{
+		name:      "secrets server without a port",
+		hcl:       `machine_secrets { server = "10.0.0.2" }`,
+		tf:        `machine_secrets = { server = "10.0.0.2" }`,
+		attribute: `machine_secrets = { server = "10.0.0.2" }`,
+	},
+	{
 		name:      "etcd snapshots too close together",
 		hcl:       `etcd_snapshots { interval = "1m" }`,
 		tf:        `etcd_snapshots = { interval = "1m" }`,

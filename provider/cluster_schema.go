@@ -42,6 +42,7 @@ type clusterArgs struct {
 	CNIPlugins           types.Object `tfsdk:"cni_plugins"`
 	EtcdSnapshots        types.Object `tfsdk:"etcd_snapshots"`
 	EtcdRestore          types.Object `tfsdk:"etcd_restore"`
+	MachineSecrets       types.Object `tfsdk:"machine_secrets"`
 	ControllerDefaults   types.Object `tfsdk:"controller_defaults"`
 	WorkerDefaults       types.Object `tfsdk:"worker_defaults"`
 	WorkerPools          types.Map    `tfsdk:"worker_pools"`
@@ -132,6 +133,11 @@ type etcdSnapshotsModel struct {
 	Enabled  types.Bool   `tfsdk:"enabled"`
 	Interval types.String `tfsdk:"interval"`
 	Keep     types.Int64  `tfsdk:"keep"`
+}
+
+type machineSecretsModel struct {
+	Server     types.String `tfsdk:"server"`
+	InIgnition types.Bool   `tfsdk:"in_ignition"`
 }
 
 type etcdRestoreModel struct {
@@ -318,6 +324,19 @@ func clusterSchema() schema.Schema {
 					"interval": optionalString("The time between snapshots, like `30m`, `1h` (the default) or `1d`; at least `5m`."),
 					"keep": schema.Int64Attribute{Optional: true, MarkdownDescription: "How many snapshots each controller keeps, the newest; " +
 						"older ones are deleted once a new one is taken (default " + strconv.Itoa(spec.DefaultEtcdSnapshotKeep) + ")."},
+				},
+			},
+			"machine_secrets": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "How machines get their private keys and credentials. By default they are in each machine's Ignition " +
+					"config. With `server`, no config holds any: at first boot each machine fetches its own over HTTPS from " +
+					"`liftoff_bootstrap` (or `liftoff serve-secrets`) at that address, which serves a machine only its own and " +
+					"only to its address, and the machine checks the server against the cluster CA. Use it wherever configs are " +
+					"served to whoever asks, as matchbox does. Worker pools keep their bootstrap token in their config.",
+				Attributes: map[string]schema.Attribute{
+					"server": optionalString("`HOST:PORT` where `liftoff_bootstrap` serves the secrets and the machines reach it."),
+					"in_ignition": schema.BoolAttribute{Optional: true,
+						MarkdownDescription: "Keep the secrets in the Ignition configs on a platform that would otherwise require `server`."},
 				},
 			},
 			"etcd_restore": schema.SingleNestedAttribute{

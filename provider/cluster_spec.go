@@ -84,6 +84,10 @@ func specOf(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Diagnosti
 			c.EtcdSnapshots.Keep = &keep
 		}
 	}
+	var secrets machineSecretsModel
+	if object(m.MachineSecrets, &secrets) {
+		c.MachineSecrets = &spec.MachineSecrets{Server: secrets.Server.ValueString(), InIgnition: secrets.InIgnition.ValueBool()}
+	}
 	var restore etcdRestoreModel
 	if object(m.EtcdRestore, &restore) {
 		c.EtcdRestore = &spec.EtcdRestore{URL: restore.URL.ValueString(), SHA256: restore.SHA256.ValueString()}
@@ -188,7 +192,7 @@ func completeSpec(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Dia
 var specSections = map[string]string{
 	"pki": "pki", "images": "images", "kubelet": "kubelet", "etcd": "etcd", "cni_plugins": "cni_plugins",
 	"controllers": "controller_defaults", "workers": "worker_defaults", "etcd_snapshots": "etcd_snapshots",
-	"etcd_restore": "etcd_restore",
+	"etcd_restore": "etcd_restore", "machine_secrets": "machine_secrets",
 }
 
 // attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",

@@ -47,7 +47,7 @@ resource "liftoff_cluster" "old" {
 	instance["schema_version"] = 0
 	attributes := instance["attributes"].(map[string]any)
 	// Version 0 predates these attributes.
-	for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {
+	for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "machine_secrets", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {
 		delete(attributes, a)
 	}
 	for _, role := range []string{"controllers", "workers"} {

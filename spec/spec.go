@@ -73,6 +73,8 @@ type Cluster struct {
 	// EtcdRestore, when set, is a snapshot every controller without etcd data restores its member
 	// from before etcd first starts: a cluster rebuilt from a snapshot with the PKI it had.
 	EtcdRestore *EtcdRestore `hcl:"etcd_restore,block"`
+	// MachineSecrets says how machines get their private keys and credentials.
+	MachineSecrets *MachineSecrets `hcl:"machine_secrets,block"`
 
 	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
@@ -114,6 +116,27 @@ type PKI struct {
 	// a worker block, the bootstrap machine) may be used to join, counted from when the render
 	// creates it. A worker pool's token does not expire; `liftoff token rotate` replaces it.
 	BootstrapTokenTTL string `hcl:"bootstrap_token_ttl,optional"`
+}
+
+// MachineSecrets says how a machine known one by one gets its private keys, client kubeconfigs, the
+// Secrets encryption key and its bootstrap token. By default they are in its Ignition config, which
+// suits platforms that hand each machine only its own config (AWS, Vagrant). With Server set, its
+// Ignition config holds none of them: at first boot the machine fetches them over HTTPS from
+// `liftoff bootstrap` (or `liftoff serve-secrets`), which serves each machine its own, only to the
+// machine's own address, and the machine checks the server against the cluster CA.
+type MachineSecrets struct {
+	// Server is HOST:PORT where liftoff serves the secrets and machines reach it: the address of
+	// the host that runs `liftoff bootstrap`.
+	Server string `hcl:"server,optional"`
+	// InIgnition keeps the secrets in the Ignition configs on a platform that would otherwise
+	// require Server (matchbox, which serves configs to anyone who knows a machine's MAC).
+	InIgnition bool `hcl:"in_ignition,optional"`
+}
+
+// FetchesSecrets reports whether machines fetch their secrets from liftoff rather than carrying
+// them in their Ignition configs.
+func (c *Cluster) FetchesSecrets() bool {
+	return c.MachineSecrets != nil && c.MachineSecrets.Server != ""
 }
 
 // Images are the container images of the cluster's components. A digest (@sha256:...) pins an image.

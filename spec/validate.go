@@ -145,6 +145,7 @@ func Validate(c *Cluster) Problems {
 	}
 	v.etcdSnapshots()
 	v.etcdRestore()
+	v.machineSecrets()
 	v.role("controllers", c.ControllerDefaults)
 	v.role("workers", c.WorkerDefaults)
 	v.machines()
@@ -443,6 +444,31 @@ func (v *validator) etcdRestore() {
 		v.add("etcd_restore.sha256", "Missing sha256", "a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file")
 	} else if !sha256RE.MatchString(r.SHA256) {
 		v.add("etcd_restore.sha256", "Invalid sha256", "%q is not 64 lowercase hex digits (the first field of the snapshot's .sha256 file)", r.SHA256)
+	}
+}
+
+func (v *validator) machineSecrets() {
+	s := v.c.MachineSecrets
+	matchbox := v.c.Platform != nil && v.c.Platform.Kind == PlatformMatchbox
+	switch {
+	case s == nil || (s.Server == "" && !s.InIgnition):
+		if matchbox {
+			v.add("machine_secrets", "Machine secrets served in the clear",
+				"matchbox serves each machine's Ignition config over plain HTTP to anyone who knows its MAC address: set "+
+					"machine_secrets.server to the HOST:PORT where `liftoff bootstrap` serves each machine its keys over HTTPS, "+
+					"or machine_secrets.in_ignition = true to keep them in the configs (see docs/security.md)")
+		}
+	case s.Server != "" && s.InIgnition:
+		v.add("machine_secrets.in_ignition", "Conflicting machine secrets", "machine secrets are either fetched from server or in the Ignition configs, not both")
+	case s.Server != "":
+		host, port, err := net.SplitHostPort(s.Server)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			v.add("machine_secrets.server", "Invalid secrets server", "%q is not HOST:PORT", s.Server)
+		} else if net.ParseIP(host) == nil {
+			if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
+				v.add("machine_secrets.server", "Invalid secrets server", "host %q: %s", host, strings.Join(errs, "; "))
+			}
+		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func bootstrapCommand() *cobra.Command {
-	var dir, kubeconfig, from, output string
+	var dir, kubeconfig, from, output, secretsListen string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "bootstrap --dir DIR",
@@ -38,10 +38,14 @@ lines of the control plane, etcd's members, the stage records) to DIR.diagnosis/
 it prints. While waiting, a line is printed
 whenever the state changes and at least every 10 s. Every stage can be run again: after an
 interruption, run bootstrap again (or resume with --from); on a cluster already bootstrapped with
-the same manifests it does nothing and says so.`,
+the same manifests it does nothing and says so.
+
+When the machines fetch their secrets (machine_secrets.server), bootstrap serves each machine its
+own over HTTPS on that address while it runs, only to the machine's address, and names the machines
+that had not fetched theirs when it ends (serve those with ` + "`liftoff serve-secrets`" + `).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := bootstrap.Options{Dir: dir, Kubeconfig: kubeconfig, Timeout: timeout}
+			opts := bootstrap.Options{Dir: dir, Kubeconfig: kubeconfig, Timeout: timeout, SecretsListen: secretsListen}
 			if from != "" {
 				st, err := bootstrap.ParseStage(from)
 				if err != nil {
@@ -66,6 +70,7 @@ the same manifests it does nothing and says so.`,
 	cmd.Flags().DurationVar(&timeout, "timeout", bootstrap.DefaultTimeout, "give up after this long, saying what was still missing")
 	cmd.Flags().StringVar(&from, "from", "", "resume at this stage (wait-for-api, namespaces, crds, manifests, control-plane, teardown, verify)")
 	cmd.Flags().StringVar(&output, "output", "text", "progress format: text or json")
+	cmd.Flags().StringVar(&secretsListen, "secrets-listen", "", "where to serve the machines their secrets (default machine_secrets.server), e.g. 0.0.0.0:9443 behind a forwarded port")
 	cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(renderCommand(), certsCommand(), tokenCommand(), bootstrapCommand(), kubeletServingApproverCommand(), agentCommand(), checkpointerCommand(), recoverCommand(), etcdCommand(), versionCommand())
+	root.AddCommand(renderCommand(), certsCommand(), tokenCommand(), serveSecretsCommand(), bootstrapCommand(), kubeletServingApproverCommand(), agentCommand(), checkpointerCommand(), recoverCommand(), etcdCommand(), versionCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errReported) {
 			fmt.Fprintln(stderr, "liftoff:", err)

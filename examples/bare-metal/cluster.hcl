@@ -12,6 +12,13 @@ cluster "metal" {
   host_cidrs          = ["10.0.0.0/24"]
   ssh_authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILknphgl7KcgdRUw/emU2CzhYiKCj2wD1oYz3qkqs8vl admin@example.com"]
 
+  # matchbox serves each machine's config to anyone who knows its MAC, so the configs carry no
+  # private key or credential: each machine fetches its own over HTTPS from `liftoff bootstrap`
+  # (or `liftoff serve-secrets`), run on the host at this address.
+  machine_secrets {
+    server = "10.0.0.2:9443"
+  }
+
   platform "matchbox" {
     matchbox_http_endpoint = "http://matchbox.example.com:8080"
     os_channel             = "stable"

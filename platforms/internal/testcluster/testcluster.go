@@ -95,8 +95,13 @@ func RenderPlatform(t testing.TB, c *spec.Cluster, a *generator.Assets) *Rendere
 }
 
 // Spec is a cluster spec with the given OS, platform block and machine counts. Machines have
-// addresses in 10.0.0.0/16 and MACs 52:54:00:..; extra is added to the cluster block.
+// addresses in 10.0.0.0/16 and MACs 52:54:00:..; extra is added to the cluster block. With matchbox,
+// the machines fetch their secrets from 10.0.0.2:9443 unless extra says otherwise.
 func Spec(os, platform string, controllers, workers int, extra string) string {
+	if strings.Contains(platform, `platform "matchbox"`) && !strings.Contains(extra, "machine_secrets") {
+		// Bare-metal machines fetch their secrets from liftoff, as matchbox requires.
+		extra += "\n  machine_secrets {\n    server = \"10.0.0.2:9443\"\n  }"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `cluster "test" {
   os           = %q
