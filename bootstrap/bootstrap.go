@@ -402,6 +402,11 @@ func (r *run) stage(ctx context.Context, st Stage) error {
 		r.mapper.Reset()
 		return nil
 	case StageManifests:
+		// Machines already registered are placed before the workloads placed on them are applied,
+		// so that a cluster whose manifests change keeps its control plane where it runs.
+		if err := r.placeNodes(ctx, st); err != nil {
+			return err
+		}
 		if err := r.applyAll(ctx, st, func(o Object) bool { return !o.isNamespace() && !o.isCRD() }); err != nil {
 			return err
 		}

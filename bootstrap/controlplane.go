@@ -37,6 +37,10 @@ func (r *run) waitForControlPlane(ctx context.Context) error {
 	}
 	what := fmt.Sprintf("the %s control plane on %s", r.plan.mode, strings.Join(r.plan.controllers, ", "))
 	return r.waitUntil(ctx, StageControlPlane, what, func() (bool, []string) {
+		// Controllers that register now get their placement labels as they come.
+		if err := r.placeNodes(ctx, StageControlPlane); err != nil {
+			return false, []string{err.Error()}
+		}
 		missing, readyAt := r.controlPlaneMissing()
 		if len(missing) == 0 {
 			r.report.ControlPlaneReady = readyAt

@@ -81,6 +81,16 @@ const (
 	TaintBootstrap  = "node-role.kubernetes.io/bootstrap:NoSchedule"
 )
 
+// Placement labels: what liftoff's own workloads that hold control-plane credentials (the
+// self-hosted control plane, the liftoff agent, the kubelet-serving approver) are placed by. A
+// kubelet may set the role labels above on its own Node, so any machine could draw those pods to
+// itself; NodeRestriction forbids a kubelet to set a node-restriction.kubernetes.io/ label, so only
+// `liftoff bootstrap`, with the admin's credential, puts these on the machines the render names.
+const (
+	PlacementController = "node-restriction.kubernetes.io/liftoff-controller"
+	PlacementBootstrap  = "node-restriction.kubernetes.io/liftoff-bootstrap"
+)
+
 func newCluster(c *spec.Cluster) (*Cluster, error) {
 	u, err := url.Parse(c.APIServer)
 	if err != nil {

@@ -68,6 +68,7 @@ type manifestLayout struct {
 
 	LabelController, ControllerTaintKey, ControllerTaintEffect, CheckpointAnnotation string
 	LabelBootstrap, BootstrapTaintKey, BootstrapTaintEffect                          string
+	PlacementController, PlacementBootstrap                                          string
 	UserAPIServerKubelet, UserFrontProxyClient, NodeBootstrapGroup, AdminGroup       string
 	KubeletServingApprover, HostAgent, PivotRecord, StaticPodDir                     string
 	Checkpointer, CheckpointDir, KubeletKubeconfig, KubeletPKIDir                    string
@@ -98,6 +99,7 @@ var hostLayout = func() manifestLayout {
 
 		LabelController: LabelController, ControllerTaintKey: key, ControllerTaintEffect: effect,
 		LabelBootstrap: LabelBootstrap, BootstrapTaintKey: bkey, BootstrapTaintEffect: beffect,
+		PlacementController: PlacementController, PlacementBootstrap: PlacementBootstrap,
 		CheckpointAnnotation: CheckpointAnnotation,
 		UserAPIServerKubelet: UserAPIServerKubelet, UserFrontProxyClient: UserFrontProxyClient,
 		NodeBootstrapGroup: NodeBootstrapGroup, AdminGroup: UserAdminGroup, KubeletServingApprover: KubeletServingApprover,

@@ -587,7 +587,7 @@ func checkSharesPort(t *testing.T, where string, c corev1.Container) {
 func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 	controllerTaint := corev1.Toleration{Key: "node-role.kubernetes.io/controller", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 	placedOnControllers := func(where string, ps corev1.PodSpec) {
-		if ps.NodeSelector[LabelController] != "true" || !slices.Contains(ps.Tolerations, controllerTaint) || !ps.HostNetwork {
+		if ps.NodeSelector[PlacementController] != "true" || !slices.Contains(ps.Tolerations, controllerTaint) || !ps.HostNetwork {
 			t.Errorf("%s: nodeSelector %v tolerations %v hostNetwork %v", where, ps.NodeSelector, ps.Tolerations, ps.HostNetwork)
 		}
 		c := ps.Containers[0]
@@ -678,6 +678,16 @@ func checkSelfHosted(t *testing.T, d *Cluster, objs []manifestObject) {
 	}
 	if env["KUBERNETES_SERVICE_HOST"] != d.APIServerHost || env["KUBERNETES_SERVICE_PORT"] != strconv.Itoa(d.APIServerPort) || !agent.HostNetwork {
 		t.Errorf("the host agent reaches the API at %s:%s (host network %v), want the endpoint %s:%d", env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"], agent.HostNetwork, d.APIServerHost, d.APIServerPort)
+	}
+	// It runs only where liftoff placed it: on nodes labelled by bootstrap, not by their kubelets.
+	var keys []string
+	for _, term := range agent.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, e := range term.MatchExpressions {
+			keys = append(keys, e.Key)
+		}
+	}
+	if want := []string{PlacementController, PlacementBootstrap}; !slices.Equal(keys, want) {
+		t.Errorf("the host agent is placed by %v, want %v", keys, want)
 	}
 
 	first := d.Controllers[0]
@@ -1091,7 +1101,7 @@ func TestKubeletServingApprover(t *testing.T) {
 			ps := dep.Spec.Template.Spec
 			controllerTaint := corev1.Toleration{Key: "node-role.kubernetes.io/controller", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
 			if ps.ServiceAccountName != KubeletServingApprover || ps.PriorityClassName != "system-cluster-critical" ||
-				ps.NodeSelector[LabelController] != "true" || !slices.Contains(ps.Tolerations, controllerTaint) {
+				ps.NodeSelector[PlacementController] != "true" || !slices.Contains(ps.Tolerations, controllerTaint) {
 				t.Errorf("service account %q priority %q nodeSelector %v tolerations %v", ps.ServiceAccountName, ps.PriorityClassName, ps.NodeSelector, ps.Tolerations)
 			}
 			if ps.HostNetwork || ps.HostPID || (ps.AutomountServiceAccountToken != nil && !*ps.AutomountServiceAccountToken) {

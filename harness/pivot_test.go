@@ -339,6 +339,7 @@ func testPivotSelfHosted(t *testing.T, controllers int) {
 		}
 	})
 	if controllers == 3 {
+		t.Run("placement", func(t *testing.T) { testPlacement(t, c, client) })
 		t.Run("cis-benchmark", func(t *testing.T) { testCISBenchmark(t, c, client) })
 		t.Run("failures", func(t *testing.T) { testFailures(t, c, client) })
 	}
