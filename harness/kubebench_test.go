@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
 	"github.com/liftoff-k8s/liftoff/internal/versions"
@@ -88,6 +89,7 @@ func testCISBenchmark(t *testing.T, c *harness.Cluster, client kubernetes.Interf
 	for _, role := range []string{spec.RoleController, spec.RoleWorker} {
 		m := cisMachine(t, c, client, role)
 		t.Run(m.Name, func(t *testing.T) {
+			waitForPodSpecFile(t, c, m)
 			start := time.Now()
 			report := runKubeBench(t, m, kubeBench, cfg, cisTargets[m.Role])
 			t.Logf("kube-bench %s %s on %s: %s", versions.KubeBench, cisBenchmark, m.Name, time.Since(start).Round(100*time.Millisecond))
@@ -391,4 +393,25 @@ func printCISTable(out io.Writer) {
 		"machine\tsection\tPASS\tFAIL\tWARN\tINFO", func(r cisRow) string {
 			return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d", r.Machine, r.Section, r.Pass, r.Fail, r.Warn, r.Info)
 		})
+}
+
+// selfHostedAPIServerCheckpoint is the file the checkpointer keeps a self-hosted apiserver's pod in
+// on its controller: the pod specification file kube-bench checks there
+// (testdata/kube-bench/config.yaml).
+var selfHostedAPIServerCheckpoint = path.Join(generator.HostCheckpointDir, "kube-system~daemonset~kube-apiserver.yaml")
+
+// waitForPodSpecFile waits until a self-hosted controller's checkpointer has saved its apiserver's
+// pod, which it does once the pod runs; a static controller's pod file is there from the start.
+func waitForPodSpecFile(t *testing.T, c *harness.Cluster, m *harness.Machine) {
+	t.Helper()
+	if m.Role != spec.RoleController {
+		return
+	}
+	if _, err := m.ReadFile(filepath.Join(generator.HostStaticPodDir, "kube-apiserver.yaml")); err == nil {
+		return
+	}
+	untilTrue(t, t.Context(), 2*time.Minute, m.Name+"'s checkpointer saves its apiserver's pod", func() (bool, string) {
+		_, err := m.ReadFile(selfHostedAPIServerCheckpoint)
+		return err == nil, fmt.Sprint(err)
+	})
 }

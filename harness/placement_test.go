@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,9 +25,16 @@ func kubeletClient(t *testing.T, m *harness.Machine) kubernetes.Interface {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The kubelet's certificate is a link, by the machine's own absolute path, to the current one.
+	inRoot := func(p string) string {
+		p = filepath.Join(m.Root, p)
+		if target, err := os.Readlink(p); err == nil && filepath.IsAbs(target) {
+			return filepath.Join(m.Root, target)
+		}
+		return p
+	}
 	for _, a := range kc.AuthInfos {
-		a.ClientCertificate = filepath.Join(m.Root, a.ClientCertificate)
-		a.ClientKey = filepath.Join(m.Root, a.ClientKey)
+		a.ClientCertificate, a.ClientKey = inRoot(a.ClientCertificate), inRoot(a.ClientKey)
 	}
 	cfg, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
 	if err != nil {

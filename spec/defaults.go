@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"net"
 	"path"
 	"strings"
 	"time"
@@ -144,10 +145,20 @@ func nodes(in []Node, role string) []Node {
 	out := make([]Node, len(in))
 	for i, n := range in {
 		n.Role = role
-		n.MAC = strings.ToLower(n.MAC)
+		n.MAC = normalMAC(n.MAC)
 		out[i] = n
 	}
 	return out
+}
+
+// normalMAC writes a MAC address the way matchbox, Vagrant and the renders use it, lowercase with
+// colons, whichever way it was pasted (0C-C4-7A-10-20-32, 0cc4.7a10.2032, 0c:c4:7a:10:20:32).
+// What is no MAC is returned lowercased, for validation to report.
+func normalMAC(s string) string {
+	if hw, err := net.ParseMAC(s); err == nil && len(hw) == 6 {
+		return hw.String()
+	}
+	return strings.ToLower(s)
 }
 
 // Expand replaces {version} and {arch} in a program URL.

@@ -601,8 +601,8 @@ func (v *validator) machines() {
 			dup("ip", ip.String(), prefix+".ip")
 		}
 		if n.MAC != "" {
-			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 || n.MAC != hw.String() {
-				v.add(prefix+".mac", "Invalid MAC address", "%q is not a MAC address like 52:54:00:a1:9c:ae", n.MAC)
+			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
+				v.add(prefix+".mac", "Invalid MAC address", "%q is not a 6-byte MAC address like 52:54:00:a1:9c:ae, 52-54-00-A1-9C-AE or 5254.00a1.9cae", n.MAC)
 			} else {
 				dup("mac", hw.String(), prefix+".mac")
 			}

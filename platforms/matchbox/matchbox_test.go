@@ -98,6 +98,11 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 			// w1 installs to a disk of its own.
 			src = strings.Replace(src, `worker "w1" {`, `worker "w1" {
     install_disk = "/dev/nvme0n1"`, 1)
+			// c1's MAC is pasted as a switch prints it: matchbox still finds the machine by the
+			// MAC its iPXE sends.
+			if src = strings.Replace(src, `mac = "52:54:00:00:00:01"`, `mac = "5254.0000.0001"`, 1); !strings.Contains(src, "5254.0000.0001") {
+				t.Fatal("the spec has no c1 MAC to respell")
+			}
 			r := testcluster.Render(t, src)
 
 			out := filepath.Join(t.TempDir(), "out")
