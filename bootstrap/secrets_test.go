@@ -17,6 +17,7 @@ import (
 
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -27,7 +28,7 @@ func renderSpec(t *testing.T, c *spec.Cluster) *generator.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now()})
+	res, err := render.Cluster(full, generator.Options{Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

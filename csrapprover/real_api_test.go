@@ -32,6 +32,7 @@ import (
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/internal/apiservertest"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -46,7 +47,7 @@ func approverManifest(t *testing.T) generator.Asset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now()})
+	res, err := render.Cluster(full, generator.Options{Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,6 +189,10 @@ type machineRenderer struct {
 	// kubeletConfig is the KubeletConfiguration with kubeletAddressMark for the machine's address.
 	kubeletConfig string
 	snippets      map[string][]igntypes.Config
+	// sharedBootstrapKubeconfig is the bootstrap kubeconfig with bootstrapTokenMark for the token.
+	sharedBootstrapKubeconfig func() (string, error)
+	// platform returns what the spec's platform adds to a machine's config (Options.MachineConfig).
+	platform func(spec.Node) (*igntypes.Config, error)
 }
 
 func (r *machineRenderer) roleData(role string) (any, error) {
@@ -481,17 +485,23 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 }
 
 // bootstrapKubeconfig is the kubeconfig with owner's bootstrap token that a kubelet joins with.
+// Machines' bootstrap kubeconfigs differ only in their token: encode once, then fill it in, quoted
+// so that YAML reads any token as a string.
 func (r *machineRenderer) bootstrapKubeconfig(owner string) (hostFile, error) {
 	t, ok := r.d.tokens[owner]
 	if !ok {
 		return hostFile{}, fmt.Errorf("%s has no bootstrap token", owner)
 	}
-	data, err := kubeconfig(r.d.Name, r.d.APIServerURL, []byte(r.d.CACertPEM), "kubelet-bootstrap", nil, t.String())
+	shared, err := r.sharedBootstrapKubeconfig()
 	if err != nil {
 		return hostFile{}, err
 	}
-	return hostFile{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: string(data), Secret: true}, nil
+	text := strings.Replace(shared, "token: "+bootstrapTokenMark, "token: \""+t.String()+"\"", 1)
+	return hostFile{Path: HostBootstrapKubeletConf, Mode: 0o600, Text: text, Secret: true}, nil
 }
+
+// bootstrapTokenMark stands for a machine's bootstrap token in the shared bootstrap kubeconfig.
+const bootstrapTokenMark = "LIFTOFF-BOOTSTRAP-TOKEN"
 
 // ignition renders one machine's Ignition config: the role's shared config, translated and checked
 // once per render, plus this machine's own files, plus its snippets. The machine's files are built
@@ -526,7 +536,16 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		}
 		own.Storage.Files = append(own.Storage.Files, file)
 	}
-	cfg := butane.Merge(base, own)
+	cfg := butane.Add(base, own)
+	if r.platform != nil {
+		add, err := r.platform(node)
+		if err != nil {
+			return nil, nil, fmt.Errorf("machine %s: %w", m.Name, err)
+		}
+		if add != nil {
+			cfg = butane.Add(cfg, *add)
+		}
+	}
 	for i, s := range node.Snippets {
 		sc, err := butane.Translate([]byte(s))
 		if err != nil {
@@ -534,8 +553,8 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		}
 		cfg = butane.Merge(cfg, sc)
 	}
-	// The role's config was checked once; this machine's own files are built from validated names
-	// and addresses at paths liftoff chooses, so the merge cannot conflict. A user's snippet can, so
+	// The role's config was checked once; this machine's own files and its platform's additions are
+	// built from validated names and addresses at paths liftoff chooses, so the merge cannot conflict. A user's snippet can, so
 	// a machine with snippets gets the whole check. Tests parse every rendered config in full.
 	var out []byte
 	if len(node.Snippets) > 0 {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"path"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type Options struct {
 	// RotateTokens are owners (MachineTokenOwner, PoolTokenOwner) whose bootstrap token is replaced
 	// by a new one instead of reused.
 	RotateTokens []string
+	// MachineConfig, when set, returns what the machine's platform adds to its Ignition config (a
+	// network unit, a volume's mount): it is merged into the machine's config before the user's
+	// snippets and before the config is encoded, so no config is decoded and encoded again.
+	MachineConfig func(n spec.Node) (*igntypes.Config, error)
 }
 
 // Result is a render's output.
@@ -104,7 +109,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	}
 	out.Add(manifests...)
 
-	ign, err := renderMachines(d, p, out)
+	ign, err := renderMachines(d, p, out, opts.MachineConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 }
 
 // renderMachines renders every machine's Ignition config, spreading machines over the CPUs.
-func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error) {
+func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets, platform func(spec.Node) (*igntypes.Config, error)) ([]Asset, error) {
 	files := make(map[string][]byte, len(rendered.Files))
 	for _, a := range rendered.Files {
 		files[a.Path] = a.Data
@@ -123,7 +128,14 @@ func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets) ([]Asset, error
 	if err != nil {
 		return nil, err
 	}
-	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, roleSecrets: map[string][]hostFile{}, kubeletConfig: string(kc)}
+	r := &machineRenderer{d: d, pki: p, files: files, roleBase: map[string]igntypes.Config{}, roleSecrets: map[string][]hostFile{}, kubeletConfig: string(kc), platform: platform}
+	r.sharedBootstrapKubeconfig = sync.OnceValues(func() (string, error) {
+		data, err := kubeconfig(d.Name, d.APIServerURL, []byte(d.CACertPEM), "kubelet-bootstrap", nil, bootstrapTokenMark)
+		if err == nil && !strings.Contains(string(data), "token: "+bootstrapTokenMark+"\n") {
+			err = fmt.Errorf("the bootstrap kubeconfig does not hold its token as expected:\n%s", data)
+		}
+		return string(data), err
+	})
 	// Role bases are shared; build them before the workers start.
 	roles := []string{spec.RoleController, spec.RoleWorker}
 	var machines []Machine

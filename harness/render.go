@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/internal/outdir"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -42,13 +42,8 @@ func Render(ctx context.Context, specPath, outDir string, rotateTokens ...string
 	if err != nil {
 		return fmt.Errorf("%s: %w", specPath, err)
 	}
-	existing, _, err := outdir.Open(outDir)
-	if err != nil {
-		return err
-	}
-	res, err := generator.Render(full, generator.Options{Now: time.Now(), Existing: existing, RotateTokens: rotateTokens})
-	if err != nil {
+	if _, err := render.Into(full, outDir, generator.Options{Now: time.Now(), RotateTokens: rotateTokens}); err != nil {
 		return fmt.Errorf("rendering %s: %w", specPath, err)
 	}
-	return outdir.Write(outDir, res.Assets)
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"sync"
 
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -23,6 +25,11 @@ type Adapter interface {
 	Kind() string
 	// Validate checks a completed spec for what the platform needs; spec.Complete runs it.
 	Validate(c *spec.Cluster) spec.Problems
+	// MachineConfigs returns the function that gives what the platform adds to each machine's
+	// Ignition config (a nil config for nothing), or nil when it adds nothing to any. The generator
+	// merges it into the config it renders (generator.Options.MachineConfig), so the config a
+	// machine boots is the one in ignition/ and the index.
+	MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error)
 	// Render returns the platform's files for a spec that passed spec.Complete and its rendered assets.
 	Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error)
 }
@@ -64,15 +71,25 @@ func Kinds() []string {
 	return out
 }
 
-// Render returns the files of the spec's platform, or nothing when the spec names none. Callers add
-// them to the assets (Assets.Add, then Assets.Sort) so that they are written and indexed with the rest.
-func Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+// Of returns the adapter of the spec's platform, or nil when the spec names none.
+func Of(c *spec.Cluster) (Adapter, error) {
 	if c.Platform == nil {
 		return nil, nil
 	}
 	adapter, ok := Lookup(c.Platform.Kind)
 	if !ok {
 		return nil, fmt.Errorf("platform %q is not built into this program (import github.com/liftoff-k8s/liftoff/platforms/all)", c.Platform.Kind)
+	}
+	return adapter, nil
+}
+
+// Render returns the files of the spec's platform, or nothing when the spec names none, for assets
+// rendered with the platform's MachineConfig. Callers add them to the assets (Assets.Add, then
+// Assets.Sort) so that they are written and indexed with the rest; render.Cluster does all of it.
+func Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
+	adapter, err := Of(c)
+	if adapter == nil || err != nil {
+		return nil, err
 	}
 	out, err := adapter.Render(c, a)
 	if err != nil {

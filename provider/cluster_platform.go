@@ -8,8 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
-	// Every platform adapter, so that spec.Complete checks a platform's settings and
-	// platforms.Render renders its files, as in the CLI.
+	// Every platform adapter, so that spec.Complete checks a platform's settings (render.Cluster
+	// renders its files), as in the CLI.
 	_ "github.com/liftoff-k8s/liftoff/platforms/all"
 	"github.com/liftoff-k8s/liftoff/spec"
 )

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/platforms"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -21,19 +21,12 @@ type outcome struct {
 // renderCluster renders the completed spec c with the key material of an earlier render (nil on
 // create), issuing new bootstrap tokens for the owners in rotate, and adding the files of the spec's platform, if it has one.
 func renderCluster(c *spec.Cluster, keys map[string]string, now time.Time, rotate ...string) (*outcome, error) {
-	res, err := generator.Render(c, generator.Options{Now: now, Existing: keyFS(keys), RotateTokens: rotate})
+	// A spec with a platform gets its adapter's files (matchbox profiles, cloud user data), which
+	// renderedOf exports as platform_assets.
+	res, err := render.Cluster(c, generator.Options{Now: now, Existing: keyFS(keys), RotateTokens: rotate})
 	if err != nil {
 		return nil, err
 	}
-	// The platform hook: a spec with a platform gets its adapter's files (matchbox profiles, cloud
-	// user data), which renderedOf exports as platform_assets. liftoff_cluster does not set
-	// spec.Platform from its arguments yet, so this adds nothing today.
-	extra, err := platforms.Render(c, res.Assets)
-	if err != nil {
-		return nil, err
-	}
-	res.Assets.Add(extra...)
-	res.Assets.Sort()
 	out, err := renderedOf(res.Assets)
 	if err != nil {
 		return nil, err

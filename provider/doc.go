@@ -5,7 +5,7 @@
 //
 // It is thin on purpose: it turns resource arguments into a spec.Cluster, validates it with
 // spec.Complete (the CLI's own check, so both refuse the same things with the same words) and
-// renders it with generator.Render, passing the key material of the previous apply as
-// Options.Existing so nothing is regenerated. liftoff_bootstrap likewise runs bootstrap.Run, as
+// renders it with render.Cluster (the CLI's render pipeline), passing the key material of the
+// previous apply as Options.Existing so nothing is regenerated. liftoff_bootstrap likewise runs bootstrap.Run, as
 // `liftoff bootstrap` does, and reports the record it keeps in the cluster.
 package provider

@@ -10,9 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/internal/outdir"
-	"github.com/liftoff-k8s/liftoff/platforms"
-	_ "github.com/liftoff-k8s/liftoff/platforms/all"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -44,22 +42,9 @@ func renderInto(cmd *cobra.Command, specPath, out string, rotate []string) (*gen
 	if err != nil {
 		return nil, err
 	}
-	existing, _, err := outdir.Open(out)
-	if err != nil {
-		return nil, err
-	}
-	res, err := generator.Render(c, generator.Options{Now: time.Now(), Existing: existing, RotateTokens: rotate})
+	res, err := render.Into(c, out, generator.Options{Now: time.Now(), RotateTokens: rotate})
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", specPath, err)
-	}
-	extra, err := platforms.Render(c, res.Assets)
-	if err != nil {
-		return nil, fmt.Errorf("rendering %s: %w", specPath, err)
-	}
-	res.Assets.Add(extra...)
-	res.Assets.Sort()
-	if err := outdir.Write(out, res.Assets); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", out, err)
 	}
 	for _, ch := range res.Changes {
 		if ch.Reason != "created" {

@@ -3,10 +3,16 @@
 package butane
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
 
 	butaneutil "github.com/coreos/butane/base/util"
 	"github.com/coreos/butane/config"
@@ -91,6 +97,72 @@ func Merge(base igntypes.Config, snippets ...igntypes.Config) igntypes.Config {
 	return base
 }
 
+// Add is Merge for a snippet of new files, directories, links and units only: when none of them
+// has a path or name that base already has, they are appended to copies of base's lists, which
+// costs a fraction of Ignition's reflective merge; otherwise, or when the snippet sets anything
+// else, it is Merge. base's lists are never written to.
+func Add(base, add igntypes.Config) igntypes.Config {
+	if !onlyNewEntries(base, add) {
+		return Merge(base, add)
+	}
+	out := base
+	out.Storage.Files = append(slices.Clip(base.Storage.Files), add.Storage.Files...)
+	out.Storage.Directories = append(slices.Clip(base.Storage.Directories), add.Storage.Directories...)
+	out.Storage.Links = append(slices.Clip(base.Storage.Links), add.Storage.Links...)
+	out.Systemd.Units = append(slices.Clip(base.Systemd.Units), add.Systemd.Units...)
+	return out
+}
+
+// onlyNewEntries reports whether add sets nothing but files, directories, links and units, none of
+// which base has.
+func onlyNewEntries(base, add igntypes.Config) bool {
+	rest := add
+	rest.Ignition.Version = ""
+	rest.Storage.Files, rest.Storage.Directories, rest.Storage.Links, rest.Systemd.Units = nil, nil, nil, nil
+	if !reflect.ValueOf(rest).IsZero() {
+		return false
+	}
+	paths := make(map[string]bool, len(base.Storage.Files)+len(base.Storage.Directories)+len(base.Storage.Links))
+	for _, f := range base.Storage.Files {
+		paths[f.Path] = true
+	}
+	for _, d := range base.Storage.Directories {
+		paths[d.Path] = true
+	}
+	for _, l := range base.Storage.Links {
+		paths[l.Path] = true
+	}
+	for _, f := range add.Storage.Files {
+		if paths[f.Path] {
+			return false
+		}
+		paths[f.Path] = true
+	}
+	for _, d := range add.Storage.Directories {
+		if paths[d.Path] {
+			return false
+		}
+		paths[d.Path] = true
+	}
+	for _, l := range add.Storage.Links {
+		if paths[l.Path] {
+			return false
+		}
+		paths[l.Path] = true
+	}
+	units := make(map[string]bool, len(base.Systemd.Units))
+	for _, u := range base.Systemd.Units {
+		units[u.Name] = true
+	}
+	for _, u := range add.Systemd.Units {
+		if units[u.Name] {
+			return false
+		}
+		units[u.Name] = true
+	}
+	return true
+}
+
 // Marshal encodes a config compactly and checks it with Ignition's own 3.4.0 parser; a config with
 // any warning is refused.
 func Marshal(cfg igntypes.Config) ([]byte, error) {
@@ -106,11 +178,29 @@ func Marshal(cfg igntypes.Config) ([]byte, error) {
 
 // File is an Ignition file holding data, encoded the way Butane encodes inline contents (the
 // smallest of URL-escaped, base64 and gzip+base64). Files under 4 KiB are not compressed: gzip
-// costs more time than the bytes it saves are worth there.
+// costs more time than the bytes it saves are worth there. Compressors are reused: a render
+// encodes thousands of files, and a fresh gzip writer at the best level allocates most of a megabyte.
 func File(path string, mode int, data []byte) (igntypes.File, error) {
-	uri, compression, err := butaneutil.MakeDataURL(data, nil, len(data) > 4096)
+	uri, compression, err := butaneutil.MakeDataURL(data, nil, false)
 	if err != nil {
 		return igntypes.File{}, err
+	}
+	if len(data) > 4096 {
+		var buf bytes.Buffer
+		w := gzipWriters.Get().(*gzip.Writer)
+		w.Reset(&buf)
+		_, err := w.Write(data)
+		if err == nil {
+			err = w.Close()
+		}
+		gzipWriters.Put(w)
+		if err != nil {
+			return igntypes.File{}, err
+		}
+		// As Butane: the compressed form wins when it is shorter, counting the compression field.
+		if gz := "data:;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()); len(gz)+len("gzip") < len(uri) {
+			uri, compression = gz, ptr("gzip")
+		}
 	}
 	f := igntypes.File{Node: igntypes.Node{Path: path, Overwrite: ptr(true)}}
 	f.Mode = &mode
@@ -118,6 +208,12 @@ func File(path string, mode int, data []byte) (igntypes.File, error) {
 	f.Contents.Compression = compression
 	return f, nil
 }
+
+// gzipWriters are File's compressors, at Butane's level.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
+	return w
+}}
 
 func ptr[T any](v T) *T { return &v }
 

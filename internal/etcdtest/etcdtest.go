@@ -31,6 +31,7 @@ import (
 	"github.com/liftoff-k8s/liftoff/internal/apiservertest"
 	"github.com/liftoff-k8s/liftoff/internal/outdir"
 	"github.com/liftoff-k8s/liftoff/internal/testbin"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 	"github.com/liftoff-k8s/liftoff/templates"
 )
@@ -88,7 +89,7 @@ func Render(t testing.TB, src string) (dir string, res *generator.Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = generator.Render(full, generator.Options{Now: time.Now()})
+	res, err = render.Cluster(full, generator.Options{Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

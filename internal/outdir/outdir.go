@@ -4,6 +4,7 @@
 package outdir
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,9 +12,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -76,10 +79,8 @@ func Write(dir string, assets *generator.Assets) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	for _, a := range assets.Files {
-		if err := writeFile(tmp, a.Path, a.Data, a.Mode); err != nil {
-			return err
-		}
+	if err := writeAll(dir, tmp, assets.Files, old != nil); err != nil {
+		return err
 	}
 	if err := writeFile(tmp, generator.IndexPath, assets.IndexJSON(), 0o644); err != nil {
 		return err
@@ -111,6 +112,65 @@ func Write(dir string, assets *generator.Assets) (err error) {
 		return err
 	}
 	return os.RemoveAll(backup)
+}
+
+// writers is how many files writeAll creates at once: file systems create files in different
+// directories concurrently, and a render of a large cluster is thousands of small files.
+const writers = 4
+
+// writeAll writes the assets under tmp, linking those the old tree in dir already holds unchanged
+// (when reuseOld).
+func writeAll(dir, tmp string, assets []generator.Asset, reuseOld bool) error {
+	dirs := map[string]bool{}
+	for _, a := range assets {
+		dirs[path.Dir(a.Path)] = true
+	}
+	for d := range dirs {
+		if err := os.MkdirAll(filepath.Join(tmp, filepath.FromSlash(d)), 0o755); err != nil {
+			return err
+		}
+	}
+	errs := make([]error, len(assets))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				a := assets[i]
+				if reuseOld && reuse(dir, tmp, a) {
+					continue
+				}
+				errs[i] = writeFile(tmp, a.Path, a.Data, a.Mode)
+			}
+		}()
+	}
+	for i := range assets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reuse links the new tree's file for a to the old tree's when that holds the same bytes with the
+// same mode, and reports whether it did. A re-render changes few files: linking costs a fraction
+// of creating and writing a file, and the old tree's removal then frees no file that is kept.
+func reuse(dir, tmp string, a generator.Asset) bool {
+	rel := filepath.FromSlash(a.Path)
+	oldPath, newPath := filepath.Join(dir, rel), filepath.Join(tmp, rel)
+	if !strings.HasPrefix(newPath, tmp+string(filepath.Separator)) {
+		return false
+	}
+	info, err := os.Lstat(oldPath)
+	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != a.Mode || info.Size() != int64(len(a.Data)) {
+		return false
+	}
+	if data, err := os.ReadFile(oldPath); err != nil || !bytes.Equal(data, a.Data) {
+		return false
+	}
+	return os.Link(oldPath, newPath) == nil
 }
 
 func writeFile(root, rel string, data []byte, mode fs.FileMode) error {

@@ -129,6 +129,35 @@ type EtcdVolume struct {
 	Size   int    `json:"size"`
 }
 
+// MachineConfigs gives each controller its etcd data volume and, when machines fetch their configs
+// from S3, each machine the seal that tags its object as read (liftoff-seal-config).
+func (Adapter) MachineConfigs(c *spec.Cluster) (func(spec.Node) (*igntypes.Config, error), error) {
+	s := settingsOf(c)
+	header := platforms.ButaneHeader(c)
+	var script igntypes.File
+	if s.fromS3() {
+		var err error
+		if script, err = sealFile(); err != nil {
+			return nil, err
+		}
+	}
+	return func(n spec.Node) (*igntypes.Config, error) {
+		cfg := igntypes.Config{Ignition: igntypes.Ignition{Version: versions.IgnitionSpec}}
+		if n.Role == spec.RoleController {
+			vol, err := butane.Translate([]byte(etcdVolumeSnippet(header, s.etcdDevice(n.Name))))
+			if err != nil {
+				return nil, fmt.Errorf("etcd volume of %s: %w", n.Name, err)
+			}
+			cfg = butane.Merge(cfg, vol)
+		}
+		if s.fromS3() {
+			cfg.Storage.Files = append(cfg.Storage.Files, script)
+			cfg.Systemd.Units = append(cfg.Systemd.Units, sealUnit(s.Bucket, s.objectKey(n.Name+".ign"), s.Region))
+		}
+		return &cfg, nil
+	}, nil
+}
+
 // Render writes each machine's and worker pool's full config object and pointer user data, and the
 // manifest.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
@@ -137,7 +166,6 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		return nil, err
 	}
 	s := settingsOf(c)
-	header := platforms.ButaneHeader(c)
 	nodes := c.Machines()
 	type rendered struct {
 		object, userData []byte
@@ -147,21 +175,14 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 	err = platforms.Each(len(nodes), func(i int) error {
 		n := nodes[i]
 		entry := Machine{IP: n.IP, InstanceType: s.types[n.Role]}
+		// The config holds the etcd volume and the seal (MachineConfigs).
 		object := configs[n.Name].Data
-		var err error
 		if n.Role == spec.RoleController {
 			entry.EtcdVolume = &EtcdVolume{ID: s.EtcdVolumeIDs[n.Name], Device: s.etcdDevice(n.Name), Size: s.size}
-			if object, err = platforms.Merge(object, etcdVolumeSnippet(header, entry.EtcdVolume.Device)); err != nil {
-				return fmt.Errorf("etcd volume of %s: %w", n.Name, err)
-			}
-		}
-		if s.fromS3() {
-			if object, err = seal(object, s.Bucket, s.objectKey(n.Name+".ign"), s.Region); err != nil {
-				return fmt.Errorf("config seal of %s: %w", n.Name, err)
-			}
 		}
 		var userData []byte
-		if entry.Config, userData, err = s.pointer(header, n.Name+".ign", object); err != nil {
+		var err error
+		if entry.Config, userData, err = s.pointer(n.Name+".ign", object, i == 0); err != nil {
 			return fmt.Errorf("user data of %s: %w", n.Name, err)
 		}
 		out[i] = rendered{object: object, userData: userData, entry: entry}
@@ -193,7 +214,7 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		}
 		entry := Pool{InstanceType: s.poolType(p.Name), MinSize: p.Size, DesiredCapacity: p.Size, MaxSize: p.MaxSize}
 		var userData []byte
-		if entry.Config, userData, err = s.pointer(header, path.Join("pools", p.Name+".ign"), pool.Data); err != nil {
+		if entry.Config, userData, err = s.pointer(path.Join("pools", p.Name+".ign"), pool.Data, false); err != nil {
 			return nil, fmt.Errorf("user data of worker pool %s: %w", p.Name, err)
 		}
 		m.WorkerPools[p.Name] = entry
@@ -211,7 +232,9 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 
 // pointer places a full config at rel (like node1.ign or pools/general.ign) under the platform's
 // directories and key prefix, and returns where it is and the user data that fetches and verifies it.
-func (s settings) pointer(header, rel string, object []byte) (Config, []byte, error) {
+// With check, the user data goes through Ignition's own parser; pointers differ only in their
+// validated URL and hash, so Render checks one.
+func (s settings) pointer(rel string, object []byte, check bool) (Config, []byte, error) {
 	sum := sha512.Sum512(object)
 	cfg := Config{
 		UserData:     path.Join(Dir, "user-data", rel),
@@ -219,7 +242,7 @@ func (s settings) pointer(header, rel string, object []byte) (Config, []byte, er
 		ObjectKey:    s.objectKey(rel),
 		ConfigSHA512: hex.EncodeToString(sum[:]),
 	}
-	userData, err := platforms.Translate(pointerConfig(header, s.base+"/"+rel, cfg.ConfigSHA512))
+	userData, err := pointerConfig(s.base+"/"+rel, cfg.ConfigSHA512, check)
 	if err == nil && len(userData) > MaxUserData {
 		err = fmt.Errorf("user data is %d bytes, more than EC2's %d", len(userData), MaxUserData)
 	}
@@ -227,15 +250,20 @@ func (s settings) pointer(header, rel string, object []byte) (Config, []byte, er
 }
 
 // pointerConfig is the user data of a machine: replace this config with the one at source, if its
-// sha512 matches.
-func pointerConfig(header, source, sha512hex string) string {
-	return header + fmt.Sprintf(`ignition:
-  config:
-    replace:
-      source: %s
-      verification:
-        hash: sha512-%s
-`, source, sha512hex)
+// sha512 matches. It is built as Ignition types: a cluster has one per machine.
+func pointerConfig(source, sha512hex string, check bool) ([]byte, error) {
+	hash := "sha512-" + sha512hex
+	cfg := igntypes.Config{Ignition: igntypes.Ignition{
+		Version: versions.IgnitionSpec,
+		Config: igntypes.IgnitionConfig{Replace: igntypes.Resource{
+			Source:       &source,
+			Verification: igntypes.Verification{Hash: &hash},
+		}},
+	}}
+	if check {
+		return butane.Marshal(cfg)
+	}
+	return json.Marshal(cfg)
 }
 
 // etcdVolumeSnippet formats a controller's etcd volume if it is blank (an existing ext4 file system
@@ -298,33 +326,4 @@ RestartSec=30
 WantedBy=multi-user.target
 `, HostSealScript, bucket, key, region, BootedTag)
 	return igntypes.Unit{Name: "liftoff-seal-config.service", Enabled: &enabled, Contents: &contents}
-}
-
-// seal adds liftoff-seal-config and its unit to a machine's object. The seal is built as Ignition
-// types and checked once (sealFile); the object was checked when rendered, so what is left to check
-// here is that the object has no file or unit of the seal's names. Translating Butane and checking
-// every merged config would cost a thousand workers' render several times over.
-func seal(object []byte, bucket, key, region string) ([]byte, error) {
-	file, err := sealFile()
-	if err != nil {
-		return nil, err
-	}
-	var cfg igntypes.Config
-	if err := json.Unmarshal(object, &cfg); err != nil {
-		return nil, fmt.Errorf("the rendered config is not an Ignition config: %w", err)
-	}
-	unit := sealUnit(bucket, key, region)
-	for _, f := range cfg.Storage.Files {
-		if f.Path == file.Path {
-			return nil, fmt.Errorf("the rendered config already has %s", f.Path)
-		}
-	}
-	for _, u := range cfg.Systemd.Units {
-		if u.Name == unit.Name {
-			return nil, fmt.Errorf("the rendered config already has %s", u.Name)
-		}
-	}
-	cfg.Storage.Files = append(cfg.Storage.Files, file)
-	cfg.Systemd.Units = append(cfg.Systemd.Units, unit)
-	return json.Marshal(cfg)
 }

@@ -78,7 +78,7 @@ func TestWorkerPoolsBecomeAutoscalingGroups(t *testing.T) {
     size   = 0
     taints = ["gpu=true:NoSchedule"]
   }`))
-	all := r.All()
+	all := r.Assets
 	var m aws.Manifest
 	if err := json.Unmarshal(all.Get(aws.ManifestPath).Data, &m); err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestUserDataPointsAtVerifiedObjects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := testcluster.Render(t, testcluster.Spec("flatcar", tt.block, 3, 2, ""))
-			all := r.All()
+			all := r.Assets
 			var m aws.Manifest
 			if err := json.Unmarshal(all.Get(aws.ManifestPath).Data, &m); err != nil {
 				t.Fatal(err)
@@ -229,7 +229,7 @@ func TestControllersMountEtcdVolume(t *testing.T) {
     bucket = "liftoff-test-configs"
     etcd_volume_ids = { c1 = "vol-0a1b2c3d4e5f60718" }
   }`, 1, 1, ""))
-			all := r.All()
+			all := r.Assets
 			cfg := testcluster.ParseIgnition(t, all.Get("aws/ignition/c1.ign").Data)
 			if len(cfg.Storage.Filesystems) != 1 {
 				t.Fatalf("controller config has filesystems %+v, want the etcd volume", cfg.Storage.Filesystems)
@@ -257,12 +257,13 @@ func TestControllersMountEtcdVolume(t *testing.T) {
 			}
 			// Apart from the volume and the seal, the controller's config is the generator's; a
 			// worker's is the generator's and the seal.
-			rendered := testcluster.ParseIgnition(t, r.Assets.Get("ignition/c1.ign").Data)
+			plain := r.Plain(t)
+			rendered := testcluster.ParseIgnition(t, plain.Get("ignition/c1.ign").Data)
 			if len(rendered.Storage.Files)+1 != len(cfg.Storage.Files) || len(rendered.Systemd.Units)+2 != len(cfg.Systemd.Units) {
 				t.Errorf("controller object has %d files and %d units; the rendered config %d and %d, and the seal adds a file and a unit", len(cfg.Storage.Files), len(cfg.Systemd.Units), len(rendered.Storage.Files), len(rendered.Systemd.Units))
 			}
 			worker := testcluster.ParseIgnition(t, all.Get("aws/ignition/w1.ign").Data)
-			renderedWorker := testcluster.ParseIgnition(t, r.Assets.Get("ignition/w1.ign").Data)
+			renderedWorker := testcluster.ParseIgnition(t, plain.Get("ignition/w1.ign").Data)
 			if len(worker.Storage.Filesystems) != 0 || len(renderedWorker.Storage.Files)+1 != len(worker.Storage.Files) || len(renderedWorker.Systemd.Units)+1 != len(worker.Systemd.Units) {
 				t.Errorf("worker object has %d files and %d units; the rendered config %d and %d, and the seal adds a file and a unit", len(worker.Storage.Files), len(worker.Systemd.Units), len(renderedWorker.Storage.Files), len(renderedWorker.Systemd.Units))
 			}

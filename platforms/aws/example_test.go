@@ -205,11 +205,7 @@ func renderExample(t *testing.T, path string, src []byte, existing string) (*spe
 	if existing != "" {
 		opts.Existing = os.DirFS(existing)
 	}
-	res, err := generator.Render(full, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := testcluster.RenderPlatform(t, full, res.Assets).All()
+	all := testcluster.RenderWith(t, full, opts).Assets
 	dir := filepath.Join(t.TempDir(), "assets")
 	if err := outdir.Write(dir, all); err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func TestMachinesSealTheirObjects(t *testing.T) {
 	block := strings.Replace(awsBlock, `region = "eu-central-1"`, `region = "eu-central-1"
     prefix = "clusters/test"`, 1)
 	r := testcluster.Render(t, testcluster.Spec("flatcar", block, 3, 2, pool))
-	all := r.All()
+	all := r.Assets
 	var m aws.Manifest
 	if err := json.Unmarshal(all.Get(aws.ManifestPath).Data, &m); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestMachinesSealTheirObjects(t *testing.T) {
     config_base_url = "https://configs.internal.example.com/"`, 1)
 	r = testcluster.Render(t, testcluster.Spec("flatcar", https, 1, 1, ""))
 	for _, n := range r.Cluster.Machines() {
-		if unit, _ := sealOf(t, r.All().Get("aws/ignition/"+n.Name+".ign").Data); unit != nil {
+		if unit, _ := sealOf(t, r.Assets.Get("aws/ignition/"+n.Name+".ign").Data); unit != nil {
 			t.Errorf("%s: seals an object it fetches from config_base_url, not from the bucket", n.Name)
 		}
 	}
@@ -103,7 +103,7 @@ func TestSealScriptTagsItsOwnObject(t *testing.T) {
 		}
 	}
 	r := testcluster.Render(t, testcluster.Spec("fcos", awsBlock, 1, 0, ""))
-	object := r.All().Get("aws/ignition/c1.ign").Data
+	object := r.Assets.Get("aws/ignition/c1.ign").Data
 	unit, _ := sealOf(t, object)
 	if unit == nil {
 		t.Fatal("the controller's object has no seal")

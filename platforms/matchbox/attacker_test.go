@@ -132,7 +132,7 @@ func TestMatchboxServesNoSecret(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := testcluster.Render(t, tt.src)
 			out := filepath.Join(t.TempDir(), "out")
-			if err := outdir.Write(out, r.All()); err != nil {
+			if err := outdir.Write(out, r.Assets); err != nil {
 				t.Fatal(err)
 			}
 			var macs []string

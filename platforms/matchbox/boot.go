@@ -1,10 +1,15 @@
 package matchbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+
+	"github.com/liftoff-k8s/liftoff/internal/butane"
+	"github.com/liftoff-k8s/liftoff/internal/versions"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
@@ -95,49 +100,56 @@ func (s settings) fcosBoot(arch, disk string) netBoot {
 	}
 }
 
-// flatcarInstall is the Butane config of Flatcar's install stage for one machine: fetch the final
-// config from matchbox, install to disk with it, reboot into the installed system.
-func (s settings) flatcarInstall(c *spec.Cluster, n spec.Node, header string) string {
+// flatcarInstall is the Ignition config of Flatcar's install stage for one machine: fetch the final
+// config from matchbox, install to disk with it, reboot into the installed system. It is built as
+// Ignition types, not translated from Butane: a cluster has one per machine. With check, the
+// encoded config goes through Ignition's own parser; configs differ only in validated names,
+// addresses and disks, so Render checks one.
+func (s settings) flatcarInstall(c *spec.Cluster, n spec.Node, check bool) ([]byte, error) {
 	disk := s.installDisk(n)
 	args := []string{"-d", disk, "-C", s.channel, "-V", s.version}
 	if s.cached {
 		args = append(args, "-b", s.flatcarBaseURL(c.Arch))
 	}
-	var b strings.Builder
-	b.WriteString(header)
-	if len(c.SSHAuthorizedKeys) > 0 {
-		b.WriteString("passwd:\n  users:\n    - name: core\n      ssh_authorized_keys:\n")
-		for _, k := range c.SSHAuthorizedKeys {
-			fmt.Fprintf(&b, "        - %q\n", k)
-		}
+	script, err := butane.File(installScript, 0o755, fmt.Appendf(nil, `#!/bin/bash
+set -euo pipefail
+curl --fail --silent --show-error --location --retry 10 --retry-delay 5 --retry-all-errors \
+  --output /var/tmp/liftoff.ign '%s'
+flatcar-install %s -i /var/tmp/liftoff.ign
+udevadm settle
+systemctl reboot
+`, s.finalConfigURL(strings.ReplaceAll(n.MAC, ":", "-")), strings.Join(args, " ")))
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(&b, `systemd:
-  units:
-    - name: liftoff-install.service
-      enabled: true
-      contents: |
-        [Unit]
-        Description=Install Flatcar to %[1]s with the final config of %[2]s (liftoff)
-        Wants=network-online.target
-        After=network-online.target
-        [Service]
-        Type=oneshot
-        ExecStart=/opt/liftoff/install
-        [Install]
-        WantedBy=multi-user.target
-storage:
-  files:
-    - path: /opt/liftoff/install
-      mode: 0755
-      contents:
-        inline: |
-          #!/bin/bash
-          set -euo pipefail
-          curl --fail --silent --show-error --location --retry 10 --retry-delay 5 --retry-all-errors \
-            --output /var/tmp/liftoff.ign '%[3]s'
-          flatcar-install %[4]s -i /var/tmp/liftoff.ign
-          udevadm settle
-          systemctl reboot
-`, disk, n.Name, s.finalConfigURL(strings.ReplaceAll(n.MAC, ":", "-")), strings.Join(args, " "))
-	return b.String()
+	unit := fmt.Sprintf(`[Unit]
+Description=Install Flatcar to %s with the final config of %s (liftoff)
+Wants=network-online.target
+After=network-online.target
+[Service]
+Type=oneshot
+ExecStart=%s
+[Install]
+WantedBy=multi-user.target
+`, disk, n.Name, installScript)
+	enabled := true
+	cfg := igntypes.Config{
+		Ignition: igntypes.Ignition{Version: versions.IgnitionSpec},
+		Storage:  igntypes.Storage{Files: []igntypes.File{script}},
+		Systemd:  igntypes.Systemd{Units: []igntypes.Unit{{Name: "liftoff-install.service", Enabled: &enabled, Contents: &unit}}},
+	}
+	if len(c.SSHAuthorizedKeys) > 0 {
+		core := igntypes.PasswdUser{Name: "core"}
+		for _, k := range c.SSHAuthorizedKeys {
+			core.SSHAuthorizedKeys = append(core.SSHAuthorizedKeys, igntypes.SSHAuthorizedKey(k))
+		}
+		cfg.Passwd.Users = []igntypes.PasswdUser{core}
+	}
+	if check {
+		return butane.Marshal(cfg)
+	}
+	return json.Marshal(cfg)
 }
+
+// installScript is the install stage's script on the PXE-booted machine.
+const installScript = "/opt/liftoff/install"

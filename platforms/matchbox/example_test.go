@@ -48,13 +48,9 @@ func TestBareMetalExampleThroughTerraform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := generator.Render(full, generator.Options{Now: testcluster.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := testcluster.RenderPlatform(t, full, res.Assets)
+	r := testcluster.RenderWith(t, full, generator.Options{Now: testcluster.Now})
 	assets := filepath.Join(t.TempDir(), "assets")
-	if err := outdir.Write(assets, r.All()); err != nil {
+	if err := outdir.Write(assets, r.Assets); err != nil {
 		t.Fatal(err)
 	}
 

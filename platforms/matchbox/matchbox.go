@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"path"
 
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/platforms"
 	"github.com/liftoff-k8s/liftoff/spec"
@@ -54,6 +56,11 @@ type profile struct {
 	IgnitionID string   `json:"ignition_id,omitempty"`
 }
 
+// MachineConfigs adds nothing: a machine's final config is served as the generator rendered it.
+func (Adapter) MachineConfigs(*spec.Cluster) (func(spec.Node) (*igntypes.Config, error), error) {
+	return nil, nil
+}
+
 // Render writes each machine's install and final groups and profiles and their Ignition configs.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
 	configs, err := platforms.MachineIgnition(c, a)
@@ -61,14 +68,13 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		return nil, err
 	}
 	s := settingsOf(c)
-	header := platforms.ButaneHeader(c)
 	machines := c.Machines()
-	// Flatcar's install configs are a Butane translation each: spread them over the CPUs.
+	// Flatcar's install configs: spread them over the CPUs, and check the first whole.
 	installs := make([][]byte, len(machines))
 	if c.OS == spec.OSFlatcar {
 		err := platforms.Each(len(machines), func(i int) error {
 			var err error
-			if installs[i], err = platforms.Translate(s.flatcarInstall(c, machines[i], header)); err != nil {
+			if installs[i], err = s.flatcarInstall(c, machines[i], i == 0); err != nil {
 				return fmt.Errorf("install config of %s: %w", machines[i].Name, err)
 			}
 			return nil

@@ -106,7 +106,7 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 			r := testcluster.Render(t, src)
 
 			out := filepath.Join(t.TempDir(), "out")
-			if err := outdir.Write(out, r.All()); err != nil {
+			if err := outdir.Write(out, r.Assets); err != nil {
 				t.Fatal(err)
 			}
 			assets := t.TempDir()

@@ -16,7 +16,10 @@ import (
 	"path"
 	"strings"
 
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+
 	"github.com/liftoff-k8s/liftoff/generator"
+	"github.com/liftoff-k8s/liftoff/internal/butane"
 	"github.com/liftoff-k8s/liftoff/platforms"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -49,31 +52,35 @@ type machine struct {
 	cpus, memory        int
 }
 
-// Render writes the Vagrantfile and each machine's Ignition config with its private network.
+// MachineConfigs gives each machine its private network: the interface with the machine's MAC
+// gets its address.
+func (Adapter) MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error) {
+	macs := macs(c)
+	return func(n spec.Node) (*igntypes.Config, error) {
+		path, mode, text := networkFile(c.OS, macs[n.Name], n.IP, prefixOf(c, n.IP))
+		f, err := butane.File(path, mode, []byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("private network of %s: %w", n.Name, err)
+		}
+		return &igntypes.Config{Storage: igntypes.Storage{Files: []igntypes.File{f}}}, nil
+	}, nil
+}
+
+// Render writes the Vagrantfile and each machine's Ignition config, which holds its private
+// network (MachineConfigs), byte for byte as the generator rendered it.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
 	configs, err := platforms.MachineIgnition(c, a)
 	if err != nil {
 		return nil, err
 	}
 	s := settingsOf(c)
-	header := platforms.ButaneHeader(c)
 	macs := macs(c)
 	nodes := c.Machines()
 	machines := make([]machine, len(nodes))
 	out := make([]generator.Asset, len(nodes), len(nodes)+1)
-	err = platforms.Each(len(nodes), func(i int) error {
-		n := nodes[i]
-		m := machine{name: n.Name, role: n.Role, ip: n.IP, mac: macs[n.Name], prefix: prefixOf(c, n.IP), cpus: s.cpus[n.Role], memory: s.memory[n.Role]}
-		ign, err := platforms.Merge(configs[n.Name].Data, networkSnippet(header, c.OS, m))
-		if err != nil {
-			return fmt.Errorf("private network of %s: %w", n.Name, err)
-		}
-		machines[i] = m
-		out[i] = generator.Asset{Path: path.Join(Dir, "ignition", n.Name+".ign"), Kind: KindIgnition, Node: n.Name, Role: n.Role, Mode: 0o600, Data: ign}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for i, n := range nodes {
+		machines[i] = machine{name: n.Name, role: n.Role, ip: n.IP, mac: macs[n.Name], prefix: prefixOf(c, n.IP), cpus: s.cpus[n.Role], memory: s.memory[n.Role]}
+		out[i] = generator.Asset{Path: path.Join(Dir, "ignition", n.Name+".ign"), Kind: KindIgnition, Node: n.Name, Role: n.Role, Mode: 0o600, Data: configs[n.Name].Data}
 	}
 	return append(out, generator.Asset{Path: VagrantfilePath, Kind: KindVagrantfile, Mode: 0o644, Data: []byte(vagrantfile(c, s, machines))}), nil
 }
@@ -120,39 +127,27 @@ func prefixOf(c *spec.Cluster, ip string) int {
 	return 24
 }
 
-// networkSnippet gives the interface with the machine's MAC its address: a systemd-networkd unit on
-// Flatcar, a NetworkManager connection on Fedora CoreOS.
-func networkSnippet(header, os string, m machine) string {
+// networkFile gives the interface with the MAC mac its address: a systemd-networkd unit on
+// Flatcar, a NetworkManager connection on Fedora CoreOS. It returns the file's path, mode and text.
+func networkFile(os, mac, ip string, prefix int) (string, int, string) {
 	if os == spec.OSFCOS {
-		return header + fmt.Sprintf(`storage:
-  files:
-    - path: /etc/NetworkManager/system-connections/liftoff-private.nmconnection
-      mode: 0600
-      contents:
-        inline: |
-          [connection]
-          id=liftoff-private
-          type=ethernet
-          [ethernet]
-          mac-address=%s
-          [ipv4]
-          method=manual
-          address1=%s/%d
-          [ipv6]
-          method=disabled
-`, strings.ToUpper(m.mac), m.ip, m.prefix)
+		return "/etc/NetworkManager/system-connections/liftoff-private.nmconnection", 0o600, fmt.Sprintf(`[connection]
+id=liftoff-private
+type=ethernet
+[ethernet]
+mac-address=%s
+[ipv4]
+method=manual
+address1=%s/%d
+[ipv6]
+method=disabled
+`, strings.ToUpper(mac), ip, prefix)
 	}
-	return header + fmt.Sprintf(`storage:
-  files:
-    - path: /etc/systemd/network/10-liftoff-private.network
-      mode: 0644
-      contents:
-        inline: |
-          [Match]
-          MACAddress=%s
-          [Network]
-          Address=%s/%d
-`, m.mac, m.ip, m.prefix)
+	return "/etc/systemd/network/10-liftoff-private.network", 0o644, fmt.Sprintf(`[Match]
+MACAddress=%s
+[Network]
+Address=%s/%d
+`, mac, ip, prefix)
 }
 
 // fwCfgName is the QEMU fw_cfg entry each OS reads its Ignition config from.

@@ -1,6 +1,7 @@
 package vagrant_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func TestVagrantValidatesRenderedVagrantfile(t *testing.T) {
 			t.Parallel()
 			r := testcluster.Render(t, testcluster.Spec(tt.os, tt.block, 3, 2, `host_cidrs = ["10.0.0.0/16"]`))
 			out := filepath.Join(t.TempDir(), "out")
-			if err := outdir.Write(out, r.All()); err != nil {
+			if err := outdir.Write(out, r.Assets); err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(out, vagrant.Dir)
@@ -61,11 +62,16 @@ func TestVagrantValidatesRenderedVagrantfile(t *testing.T) {
 				t.Errorf("Vagrantfile does not boot the Fedora CoreOS box:\n%s", vf)
 			}
 
-			// w1's config is the rendered one plus its private network.
-			cfg := testcluster.ParseIgnition(t, readFile(t, filepath.Join(dir, "ignition", "w1.ign")))
-			rendered := testcluster.ParseIgnition(t, r.Assets.Get("ignition/w1.ign").Data)
-			if len(cfg.Storage.Files) != len(rendered.Storage.Files)+1 {
-				t.Errorf("w1's Vagrant config has %d files, the rendered one %d: want exactly the network file more", len(cfg.Storage.Files), len(rendered.Storage.Files))
+			// w1's config is the one liftoff indexes for it, and the generator's alone plus its
+			// private network.
+			raw := readFile(t, filepath.Join(dir, "ignition", "w1.ign"))
+			if !bytes.Equal(raw, r.Assets.Get("ignition/w1.ign").Data) {
+				t.Error("w1's Vagrant config is not its config in ignition/")
+			}
+			cfg := testcluster.ParseIgnition(t, raw)
+			plain := testcluster.ParseIgnition(t, r.Plain(t).Get("ignition/w1.ign").Data)
+			if len(cfg.Storage.Files) != len(plain.Storage.Files)+1 {
+				t.Errorf("w1's Vagrant config has %d files, without the platform %d: want exactly the network file more", len(cfg.Storage.Files), len(plain.Storage.Files))
 			}
 			text := testcluster.FileText(t, cfg, tt.netFile)
 			for _, want := range []string{tt.netLine, "10.0.1.1/16"} {
@@ -99,7 +105,7 @@ func readFile(t *testing.T, path string) []byte {
 func TestVagrantExample(t *testing.T) {
 	r := testcluster.Render(t, string(readFile(t, "../../examples/vagrant/cluster.hcl")))
 	out := filepath.Join(t.TempDir(), "out")
-	if err := outdir.Write(out, r.All()); err != nil {
+	if err := outdir.Write(out, r.Assets); err != nil {
 		t.Fatal(err)
 	}
 	if msg, err := testbin.VagrantValidate(t, filepath.Join(out, vagrant.Dir)); err != nil {

@@ -1,5 +1,5 @@
 // Package testcluster renders clusters for the platform adapters' tests and benchmarks, the way the
-// CLI does: read the spec, complete it, render it, add the platform's files.
+// CLI does: read the spec, complete it, render it through the render pipeline.
 package testcluster
 
 import (
@@ -9,39 +9,39 @@ import (
 	"time"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/platforms"
-	_ "github.com/liftoff-k8s/liftoff/platforms/all"
+	"github.com/liftoff-k8s/liftoff/render"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // Now is when test renders happen.
 var Now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// Rendered is a rendered cluster: the generator's assets and the platform's files, apart.
+// Rendered is a rendered cluster, as the CLI writes it: the generator's assets with the platform's
+// additions to each machine's config, and the platform's own files.
 type Rendered struct {
-	Cluster  *spec.Cluster
-	Assets   *generator.Assets
-	Platform []generator.Asset
+	Cluster *spec.Cluster
+	Assets  *generator.Assets
 }
 
-// All is the generator's assets and the platform's files together, sorted, as the CLI writes them.
-func (r *Rendered) All() *generator.Assets {
-	all := &generator.Assets{Cluster: r.Assets.Cluster}
-	all.Add(r.Assets.Files...)
-	all.Add(r.Platform...)
-	all.Sort()
-	return all
-}
-
-// Files returns the platform files of a kind, in path order.
+// Files returns the assets of a kind, in path order.
 func (r *Rendered) Files(kind generator.Kind) []generator.Asset {
 	var out []generator.Asset
-	for _, a := range r.Platform {
+	for _, a := range r.Assets.Files {
 		if a.Kind == kind {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// Plain renders the same spec without its platform: what the generator alone gives each machine.
+func (r *Rendered) Plain(t testing.TB) *generator.Assets {
+	t.Helper()
+	res, err := generator.Render(r.Cluster, generator.Options{Now: Now})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	return res.Assets
 }
 
 // Complete parses and completes a spec, failing the test on any problem.
@@ -73,25 +73,20 @@ func Problems(t testing.TB, src string) string {
 	return err.Error()
 }
 
-// Render renders a spec and its platform's files.
+// Render renders a spec through the render pipeline.
 func Render(t testing.TB, src string) *Rendered {
 	t.Helper()
-	c := Complete(t, src)
-	res, err := generator.Render(c, generator.Options{Now: Now})
+	return RenderWith(t, Complete(t, src), generator.Options{Now: Now})
+}
+
+// RenderWith renders a completed spec through the render pipeline with opts.
+func RenderWith(t testing.TB, c *spec.Cluster, opts generator.Options) *Rendered {
+	t.Helper()
+	res, err := render.Cluster(c, opts)
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	return RenderPlatform(t, c, res.Assets)
-}
-
-// RenderPlatform adds the platform's files to rendered assets.
-func RenderPlatform(t testing.TB, c *spec.Cluster, a *generator.Assets) *Rendered {
-	t.Helper()
-	extra, err := platforms.Render(c, a)
-	if err != nil {
-		t.Fatalf("platform render: %v", err)
-	}
-	return &Rendered{Cluster: c, Assets: a, Platform: extra}
+	return &Rendered{Cluster: c, Assets: res.Assets}
 }
 
 // Spec is a cluster spec with the given OS, platform block and machine counts. Machines have
@@ -123,21 +118,19 @@ func Spec(os, platform string, controllers, workers int, extra string) string {
 	return b.String()
 }
 
-// Benchmark measures a platform adapter alone: the spec is rendered once, then only the platform's
-// files are rendered b.N times. It reports the platform's files per render.
+// Benchmark measures the whole render of a spec with a platform, as `liftoff render` does it
+// without writing: the generator with the platform's additions and the platform's own files. It
+// reports the files per render.
 func Benchmark(b *testing.B, src string) {
 	c := Complete(b, src)
-	res, err := generator.Render(c, generator.Options{Now: Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var files []generator.Asset
+	var res *generator.Result
+	var err error
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if files, err = platforms.Render(c, res.Assets); err != nil {
+		if res, err = render.Cluster(c, generator.Options{Now: Now}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(files)), "files/op")
+	b.ReportMetric(float64(len(res.Assets.Files)), "files/op")
 }
