@@ -23,6 +23,11 @@ import (
 type Adapter interface {
 	// Kind is the label of the spec's platform block, like "matchbox".
 	Kind() string
+	// Summary says in a sentence or two what the platform is, for docs and the Terraform schema.
+	Summary() string
+	// NewSettings returns new, empty settings of the platform block: a pointer to the platform's
+	// Settings struct (see spec.PlatformDef).
+	NewSettings() any
 	// Validate checks a completed spec for what the platform needs; spec.Complete runs it.
 	Validate(c *spec.Cluster) spec.Problems
 	// MachineConfigs returns the function that gives what the platform adds to each machine's
@@ -48,7 +53,7 @@ func Register(a Adapter) {
 		panic("platforms: " + a.Kind() + " registered twice")
 	}
 	registry.m[a.Kind()] = a
-	spec.RegisterPlatform(a.Kind(), a.Validate)
+	spec.RegisterPlatform(spec.PlatformDef{Kind: a.Kind(), Summary: a.Summary(), Settings: a.NewSettings, Validate: a.Validate})
 }
 
 // Lookup returns the adapter of a platform kind.

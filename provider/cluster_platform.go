@@ -2,164 +2,147 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
-	// Every platform adapter, so that spec.Complete checks a platform's settings (render.Cluster
-	// renders its files), as in the CLI.
+	// Every platform, so that spec.Complete checks a platform's settings (render.Cluster renders
+	// its files) and the platform argument offers its settings, as in the CLI.
 	_ "github.com/liftoff-k8s/liftoff/platforms/all"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
-// platformModel is the spec's platform block: exactly one of its settings objects is set.
-type platformModel struct {
-	Matchbox types.Object `tfsdk:"matchbox"`
-	AWS      types.Object `tfsdk:"aws"`
-	Vagrant  types.Object `tfsdk:"vagrant"`
-}
-
-type matchboxModel struct {
-	HTTPEndpoint types.String `tfsdk:"matchbox_http_endpoint"`
-	OSChannel    types.String `tfsdk:"os_channel"`
-	OSVersion    types.String `tfsdk:"os_version"`
-	CachedAssets types.Bool   `tfsdk:"cached_assets"`
-	InstallDisk  types.String `tfsdk:"install_disk"`
-	KernelArgs   types.List   `tfsdk:"kernel_args"`
-}
-
-type awsModel struct {
-	Region                  types.String `tfsdk:"region"`
-	Bucket                  types.String `tfsdk:"bucket"`
-	Prefix                  types.String `tfsdk:"prefix"`
-	ConfigBaseURL           types.String `tfsdk:"config_base_url"`
-	AMI                     types.String `tfsdk:"ami"`
-	ControllerInstanceType  types.String `tfsdk:"controller_instance_type"`
-	WorkerInstanceType      types.String `tfsdk:"worker_instance_type"`
-	WorkerPoolInstanceTypes types.Map    `tfsdk:"worker_pool_instance_types"`
-	EtcdVolumeIDs           types.Map    `tfsdk:"etcd_volume_ids"`
-	EtcdVolumeDevice        types.String `tfsdk:"etcd_volume_device"`
-	EtcdVolumeSize          types.Int64  `tfsdk:"etcd_volume_size"`
-}
-
-type vagrantModel struct {
-	Box              types.String `tfsdk:"box"`
-	BoxURL           types.String `tfsdk:"box_url"`
-	BoxVersion       types.String `tfsdk:"box_version"`
-	ControllerCPUs   types.Int64  `tfsdk:"controller_cpus"`
-	ControllerMemory types.Int64  `tfsdk:"controller_memory"`
-	WorkerCPUs       types.Int64  `tfsdk:"worker_cpus"`
-	WorkerMemory     types.Int64  `tfsdk:"worker_memory"`
-}
-
+// platformAttribute is the spec's platform block: an object with one optional attribute per
+// registered platform, whose attributes are that platform's settings, read from its Settings type
+// (names and optionality from the `hcl` tags, descriptions from its Docs).
 func platformAttribute() schema.SingleNestedAttribute {
-	requiredString := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Required: true, MarkdownDescription: desc}
+	kinds := spec.PlatformKinds()
+	attrs := map[string]schema.Attribute{}
+	for _, kind := range kinds {
+		def, _ := spec.LookupPlatform(kind)
+		attrs[kind] = schema.SingleNestedAttribute{
+			Optional:            true,
+			MarkdownDescription: def.Summary,
+			Attributes:          settingsAttributes(def.Settings()),
+		}
 	}
-	optionalInt := func(desc string) schema.Int64Attribute {
-		return schema.Int64Attribute{Optional: true, MarkdownDescription: desc}
-	}
-	stringMap := func(desc string) schema.MapAttribute {
-		return schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: desc}
+	quoted := make([]string, len(kinds))
+	for i, k := range kinds {
+		quoted[i] = "`" + k + "`"
 	}
 	return schema.SingleNestedAttribute{
 		Optional: true,
-		MarkdownDescription: "Where the cluster runs, as the spec's `platform` block: set exactly one of `matchbox`, `aws` " +
-			"or `vagrant`. The platform's files (matchbox groups and profiles, EC2 user data, a Vagrantfile) are " +
-			"exported in `platform_assets`.",
-		Attributes: map[string]schema.Attribute{
-			"matchbox": schema.SingleNestedAttribute{
-				Optional:            true,
-				MarkdownDescription: "Bare metal booted over the network by matchbox. Every machine needs a `mac`.",
-				Attributes: map[string]schema.Attribute{
-					"matchbox_http_endpoint": requiredString("Where machines reach matchbox, like `http://matchbox.example.com:8080`."),
-					"os_channel":             optionalString("The release channel: `stable` (default), `beta`, `alpha` or `lts` for Flatcar; `stable`, `testing` or `next` for Fedora CoreOS."),
-					"os_version":             requiredString("The release to PXE-boot and install, like `4230.2.3` (Flatcar; `current` follows the channel) or `42.20250901.3.0` (Fedora CoreOS)."),
-					"cached_assets":          schema.BoolAttribute{Optional: true, MarkdownDescription: "Serve kernels, initramfs and install images from matchbox's `/assets/` instead of the OS's release servers."},
-					"install_disk":           optionalString("The disk the OS is installed to (default `/dev/sda`); a machine's `install_disk` overrides it."),
-					"kernel_args":            optionalStrings("Added to the PXE kernel command line, like `console=ttyS0,115200n8`."),
-				},
-			},
-			"aws": schema.SingleNestedAttribute{
-				Optional:            true,
-				MarkdownDescription: "EC2 with launch templates whose user data points at the full configs in S3.",
-				Attributes: map[string]schema.Attribute{
-					"region":                     requiredString("The AWS region."),
-					"bucket":                     requiredString("The S3 bucket that holds the full Ignition configs."),
-					"prefix":                     optionalString("The key prefix of the configs in the bucket (default: the cluster name)."),
-					"config_base_url":            optionalString("An `https://` URL that serves the bucket's objects (a VPC endpoint or a proxy), used in user data instead of `s3://BUCKET`."),
-					"ami":                        optionalString("The image the launch templates boot; the Terraform configuration may look it up instead."),
-					"controller_instance_type":   optionalString("The controllers' instance type."),
-					"worker_instance_type":       optionalString("The workers' instance type."),
-					"worker_pool_instance_types": stringMap("A worker pool's instance type by pool name; other pools run `worker_instance_type`."),
-					"etcd_volume_ids":            stringMap("The EBS volume (`vol-...`) holding each controller's etcd data, by controller name."),
-					"etcd_volume_device":         optionalString("The etcd volume's device path when volume IDs are not known when rendering, like `/dev/xvdf`."),
-					"etcd_volume_size":           optionalInt("The size of each controller's etcd volume in GiB (default 20)."),
-				},
-			},
-			"vagrant": schema.SingleNestedAttribute{
-				Optional:            true,
-				MarkdownDescription: "Local virtual machines described by a Vagrantfile.",
-				Attributes: map[string]schema.Attribute{
-					"box":               optionalString("The Vagrant box every machine boots; it must be one of the cluster's OS."),
-					"box_url":           optionalString("Where to fetch the box."),
-					"box_version":       optionalString("The box's version."),
-					"controller_cpus":   optionalInt("CPUs per controller."),
-					"controller_memory": optionalInt("Memory per controller (MiB)."),
-					"worker_cpus":       optionalInt("CPUs per worker."),
-					"worker_memory":     optionalInt("Memory per worker (MiB)."),
-				},
-			},
-		},
+		MarkdownDescription: "Where the cluster runs, as the spec's `platform` block: set exactly one of " + oneOf(quoted) +
+			". The platform's files (matchbox groups and profiles, EC2 user data, a Vagrantfile, libvirt domains) are exported in `platform_assets`.",
+		Attributes: attrs,
 	}
 }
 
-// platformOf builds the spec's platform from the platform argument. Its kind is the first of the
-// settings that is set; spec.Complete reports none or several.
-func platformOf(ctx context.Context, o types.Object, diags *diag.Diagnostics) *spec.Platform {
-	if o.IsNull() {
-		return nil
+// oneOf joins words as "a, b or c".
+func oneOf(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
 	}
-	var pm platformModel
-	opts := basetypes.ObjectAsOptions{}
-	if diags.Append(o.As(ctx, &pm, opts)...); diags.HasError() {
-		return nil
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// setting is one field of a platform's Settings struct.
+type setting struct {
+	name     string
+	optional bool
+	index    int
+}
+
+// settingsOf lists the settings of a Settings struct (a pointer to it) by their hcl tags.
+func settingsFields(settings any) []setting {
+	t := reflect.TypeOf(settings).Elem()
+	var out []setting
+	for i := range t.NumField() {
+		tag, ok := t.Field(i).Tag.Lookup("hcl")
+		if !ok {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		out = append(out, setting{name: name, optional: opts == "optional", index: i})
 	}
-	strs := func(l types.List) []string { return listOf(ctx, l, diags) }
-	strMap := func(m types.Map) map[string]string { return mapOf(ctx, m, diags) }
-	p := &spec.Platform{}
-	kind := func(k string) {
-		if p.Kind == "" {
-			p.Kind = k
+	return out
+}
+
+// settingsAttributes is the schema of a platform's settings.
+func settingsAttributes(settings any) map[string]schema.Attribute {
+	docs := map[string]string{}
+	if d, ok := settings.(spec.SettingsDocs); ok {
+		docs = d.Docs()
+	}
+	t := reflect.TypeOf(settings).Elem()
+	out := map[string]schema.Attribute{}
+	for _, f := range settingsFields(settings) {
+		desc := docs[f.name]
+		required, optional := !f.optional, f.optional
+		switch t.Field(f.index).Type.Kind() {
+		case reflect.String:
+			out[f.name] = schema.StringAttribute{Required: required, Optional: optional, MarkdownDescription: desc}
+		case reflect.Bool:
+			out[f.name] = schema.BoolAttribute{Required: required, Optional: optional, MarkdownDescription: desc}
+		case reflect.Int:
+			out[f.name] = schema.Int64Attribute{Required: required, Optional: optional, MarkdownDescription: desc}
+		case reflect.Slice:
+			out[f.name] = schema.ListAttribute{Required: required, Optional: optional, ElementType: types.StringType, MarkdownDescription: desc}
+		case reflect.Map:
+			out[f.name] = schema.MapAttribute{Required: required, Optional: optional, ElementType: types.StringType, MarkdownDescription: desc}
+		default:
+			panic(fmt.Sprintf("platform setting %s: type %s is not one a platform's settings may have", f.name, t.Field(f.index).Type))
 		}
 	}
-	if !pm.AWS.IsNull() {
-		var a awsModel
-		diags.Append(pm.AWS.As(ctx, &a, opts)...)
-		p.AWS = &spec.AWSPlatform{Region: a.Region.ValueString(), Bucket: a.Bucket.ValueString(), Prefix: a.Prefix.ValueString(),
-			ConfigBaseURL: a.ConfigBaseURL.ValueString(), AMI: a.AMI.ValueString(),
-			ControllerInstanceType: a.ControllerInstanceType.ValueString(), WorkerInstanceType: a.WorkerInstanceType.ValueString(),
-			WorkerPoolInstanceTypes: strMap(a.WorkerPoolInstanceTypes), EtcdVolumeIDs: strMap(a.EtcdVolumeIDs),
-			EtcdVolumeDevice: a.EtcdVolumeDevice.ValueString(), EtcdVolumeSize: int(a.EtcdVolumeSize.ValueInt64())}
-		kind(spec.PlatformAWS)
+	return out
+}
+
+// platformOf builds the spec's platform from the platform argument. Its kind is the first of the
+// platforms whose settings are set; spec.Complete reports none or several.
+func platformOf(ctx context.Context, o types.Object, diags *diag.Diagnostics) *spec.Platform {
+	if o.IsNull() || o.IsUnknown() {
+		return nil
 	}
-	if !pm.Matchbox.IsNull() {
-		var m matchboxModel
-		diags.Append(pm.Matchbox.As(ctx, &m, opts)...)
-		p.Matchbox = &spec.MatchboxPlatform{HTTPEndpoint: m.HTTPEndpoint.ValueString(), OSChannel: m.OSChannel.ValueString(),
-			OSVersion: m.OSVersion.ValueString(), CachedAssets: m.CachedAssets.ValueBool(), InstallDisk: m.InstallDisk.ValueString(),
-			KernelArgs: strs(m.KernelArgs)}
-		kind(spec.PlatformMatchbox)
-	}
-	if !pm.Vagrant.IsNull() {
-		var v vagrantModel
-		diags.Append(pm.Vagrant.As(ctx, &v, opts)...)
-		p.Vagrant = &spec.VagrantPlatform{Box: v.Box.ValueString(), BoxURL: v.BoxURL.ValueString(), BoxVersion: v.BoxVersion.ValueString(),
-			ControllerCPUs: int(v.ControllerCPUs.ValueInt64()), ControllerMemory: int(v.ControllerMemory.ValueInt64()),
-			WorkerCPUs: int(v.WorkerCPUs.ValueInt64()), WorkerMemory: int(v.WorkerMemory.ValueInt64())}
-		kind(spec.PlatformVagrant)
+	p := &spec.Platform{}
+	given := o.Attributes()
+	for _, kind := range spec.PlatformKinds() {
+		v, ok := given[kind].(types.Object)
+		if !ok || v.IsNull() {
+			continue
+		}
+		if p.Kind != "" {
+			p.Also = append(p.Also, kind)
+			continue
+		}
+		def, _ := spec.LookupPlatform(kind)
+		p.Kind, p.Settings = kind, def.Settings()
+		setSettings(ctx, p.Settings, v.Attributes(), diags)
 	}
 	return p
+}
+
+// setSettings fills a platform's Settings struct from the attributes of its object: a null or
+// unknown attribute leaves its setting unset.
+func setSettings(ctx context.Context, settings any, attrs map[string]attr.Value, diags *diag.Diagnostics) {
+	v := reflect.ValueOf(settings).Elem()
+	for _, f := range settingsFields(settings) {
+		field := v.Field(f.index)
+		switch a := attrs[f.name].(type) {
+		case types.String:
+			field.SetString(a.ValueString())
+		case types.Bool:
+			field.SetBool(a.ValueBool())
+		case types.Int64:
+			field.SetInt(a.ValueInt64())
+		case types.List:
+			field.Set(reflect.ValueOf(listOf(ctx, a, diags)))
+		case types.Map:
+			field.Set(reflect.ValueOf(mapOf(ctx, a, diags)))
+		}
+	}
 }

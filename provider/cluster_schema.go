@@ -414,7 +414,7 @@ func clusterSchema() schema.Schema {
 					"machine, role and SHA-256, as JSON. `jsondecode(...).assets` lists them."},
 			"platform_assets": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "The files of the `platform` (matchbox groups and profiles, EC2 user data, a " +
-					"Vagrantfile), keyed by path: every file of a kind the generator itself does not render. A platform file that " +
+					"Vagrantfile, libvirt domains), keyed by path: every file of a kind the generator itself does not render. A platform file that " +
 					"is byte for byte a machine's Ignition config is not repeated here: `asset_index` lists it with its machine, " +
 					"and `ignition` holds it. Empty without a platform."},
 			"key_material": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,

@@ -10,102 +10,51 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 )
 
-// Platform kinds: the label of a spec's platform block.
+// Platform kinds of the platforms liftoff ships: the label of a spec's platform block.
 const (
 	PlatformMatchbox = "matchbox"
 	PlatformAWS      = "aws"
 	PlatformVagrant  = "vagrant"
 )
 
-// Platform selects where the cluster runs and holds that platform's settings: exactly one of the
-// typed blocks, the one named by Kind, is set. The HCL reader decodes the block's body into it; the
-// Terraform provider sets it directly.
+// Platform selects where the cluster runs and holds that platform's settings. The HCL reader
+// decodes the block's body into Settings; the Terraform provider sets it directly.
 type Platform struct {
 	Kind string   `hcl:"kind,label"`
 	Body hcl.Body `hcl:",remain"`
 
-	Matchbox *MatchboxPlatform
-	AWS      *AWSPlatform
-	Vagrant  *VagrantPlatform
+	// Settings is the platform's settings: a pointer to the struct its package registered
+	// (PlatformDef.Settings), which the platform's code reads back with its own type.
+	Settings any
+	// Also names other platforms whose settings were given as well (the Terraform provider's
+	// platform argument may hold several); a spec has one platform, so Complete refuses them.
+	Also []string
 }
 
-// MatchboxPlatform is bare metal booted over the network by matchbox: `platform "matchbox" {}`.
-type MatchboxPlatform struct {
-	// HTTPEndpoint is where machines reach matchbox, like http://matchbox.example.com:8080.
-	HTTPEndpoint string `hcl:"matchbox_http_endpoint"`
-	// OSChannel is the release channel: stable (default), beta, alpha or lts for Flatcar; stable
-	// (default), testing or next for Fedora CoreOS.
-	OSChannel string `hcl:"os_channel,optional"`
-	// OSVersion is the release to PXE-boot and install, like 4230.2.3 (Flatcar; "current" follows
-	// the channel) or 42.20250901.3.0 (Fedora CoreOS).
-	OSVersion string `hcl:"os_version"`
-	// CachedAssets serves kernels, initramfs and install images from matchbox's /assets/ instead of
-	// the OS's release servers.
-	CachedAssets bool `hcl:"cached_assets,optional"`
-	// InstallDisk is the disk the OS is installed to (default /dev/sda); a machine's install_disk
-	// overrides it.
-	InstallDisk string `hcl:"install_disk,optional"`
-	// KernelArgs are added to the PXE kernel command line, like "console=ttyS0,115200n8".
-	KernelArgs []string `hcl:"kernel_args,optional"`
+// PlatformDef is a platform as its package registers it (platforms.Register): everything the spec,
+// its validation, the CLI and the Terraform provider need to know of it.
+type PlatformDef struct {
+	// Kind is the platform block's label, like "matchbox".
+	Kind string
+	// Summary says in a sentence or two what the platform is, for docs and the Terraform schema.
+	Summary string
+	// Settings returns new, empty settings: a pointer to a struct whose exported fields carry an
+	// `hcl` tag (the setting's name, ",optional" when it may be left out) and are strings, bools,
+	// ints, lists of strings or maps of strings; the struct is a SettingsDocs.
+	Settings func() any
+	// Validate checks a completed spec for what the platform needs: its settings and what it asks
+	// of the rest of the spec (a MAC on every bare-metal machine).
+	Validate PlatformValidator
 }
 
-// AWSPlatform is EC2 with launch templates and user data pointing at configs in S3: `platform "aws" {}`.
-type AWSPlatform struct {
-	Region string `hcl:"region"`
-	// Bucket holds the full Ignition configs; user data points at them.
-	Bucket string `hcl:"bucket"`
-	// Prefix is the key prefix of the configs in the bucket; defaults to the cluster name.
-	Prefix string `hcl:"prefix,optional"`
-	// ConfigBaseURL, when set, is an https:// URL that serves the bucket's objects (a VPC endpoint
-	// or a proxy) and replaces s3://BUCKET in user data.
-	ConfigBaseURL string `hcl:"config_base_url,optional"`
-	// AMI is the image the launch templates boot; optional, the Terraform configuration may look it up.
-	AMI                    string `hcl:"ami,optional"`
-	ControllerInstanceType string `hcl:"controller_instance_type,optional"`
-	WorkerInstanceType     string `hcl:"worker_instance_type,optional"`
-	// WorkerPoolInstanceTypes sets the instance type of a worker pool's machines by pool name, like
-	// { general = "m6i.large" }; a pool not named here runs WorkerInstanceType.
-	WorkerPoolInstanceTypes map[string]string `hcl:"worker_pool_instance_types,optional"`
-	// EtcdVolumeIDs maps each controller to the EBS volume holding its etcd data (vol-...).
-	EtcdVolumeIDs map[string]string `hcl:"etcd_volume_ids,optional"`
-	// EtcdVolumeDevice is the device path of the etcd volume when volume IDs are not known when
-	// rendering, like /dev/xvdf (a name the OS's udev rules link to the NVMe device).
-	EtcdVolumeDevice string `hcl:"etcd_volume_device,optional"`
-	// EtcdVolumeSize is the size of each controller's etcd volume in GiB (default 20).
-	EtcdVolumeSize int `hcl:"etcd_volume_size,optional"`
-}
-
-// VagrantPlatform is local virtual machines: `platform "vagrant" {}`.
-type VagrantPlatform struct {
-	// Box is the Vagrant box every machine boots; it must be one of the cluster's OS.
-	Box        string `hcl:"box,optional"`
-	BoxURL     string `hcl:"box_url,optional"`
-	BoxVersion string `hcl:"box_version,optional"`
-	// CPUs and memory (MiB) per role.
-	ControllerCPUs   int `hcl:"controller_cpus,optional"`
-	ControllerMemory int `hcl:"controller_memory,optional"`
-	WorkerCPUs       int `hcl:"worker_cpus,optional"`
-	WorkerMemory     int `hcl:"worker_memory,optional"`
-}
-
-// decode fills the typed block named by the platform's label from its HCL body. It is a no-op for a
-// spec without a platform block.
+// decode fills Settings from the HCL body with the registered platform's settings type. It is a
+// no-op for a spec without a platform block.
 func (p *Platform) decode(ctx *hcl.EvalContext) hcl.Diagnostics {
 	if p == nil || p.Body == nil {
 		return nil
 	}
-	var target any
-	switch p.Kind {
-	case PlatformMatchbox:
-		p.Matchbox = &MatchboxPlatform{}
-		target = p.Matchbox
-	case PlatformAWS:
-		p.AWS = &AWSPlatform{}
-		target = p.AWS
-	case PlatformVagrant:
-		p.Vagrant = &VagrantPlatform{}
-		target = p.Vagrant
-	default:
+	def, ok := LookupPlatform(p.Kind)
+	if !ok {
 		r := p.Body.MissingItemRange()
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -114,12 +63,28 @@ func (p *Platform) decode(ctx *hcl.EvalContext) hcl.Diagnostics {
 			Subject:  &r,
 		}}
 	}
-	return gohcl.DecodeBody(p.Body, ctx, target)
+	p.Settings = def.Settings()
+	return gohcl.DecodeBody(p.Body, ctx, p.Settings)
 }
 
-// PlatformKinds lists the platform kinds a spec may name.
+// PlatformKinds lists the kinds of the registered platforms, sorted.
 func PlatformKinds() []string {
-	return []string{PlatformAWS, PlatformMatchbox, PlatformVagrant}
+	platforms.RLock()
+	defer platforms.RUnlock()
+	out := make([]string, 0, len(platforms.m))
+	for k := range platforms.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LookupPlatform returns the registered platform of a kind.
+func LookupPlatform(kind string) (PlatformDef, bool) {
+	platforms.RLock()
+	defer platforms.RUnlock()
+	d, ok := platforms.m[kind]
+	return d, ok
 }
 
 // PlatformValidator checks a completed spec (after defaults) for what one platform needs: its own
@@ -127,21 +92,28 @@ func PlatformKinds() []string {
 // name fields like "platform.matchbox.install_disk" or "controller.node1.mac".
 type PlatformValidator func(*Cluster) Problems
 
-var platformValidators = struct {
-	sync.RWMutex
-	m map[string]PlatformValidator
-}{m: map[string]PlatformValidator{}}
+// SettingsDocs is what a platform's settings type says of its settings.
+type SettingsDocs interface {
+	// Docs describes each setting by its name, in Markdown.
+	Docs() map[string]string
+}
 
-// RegisterPlatform makes Validate run validate for specs whose platform is kind. Platform adapters
-// register themselves when their package is initialised; a program that reads specs imports them
-// all (platforms/all) so that every caller of Complete checks the same things.
-func RegisterPlatform(kind string, validate PlatformValidator) {
-	platformValidators.Lock()
-	defer platformValidators.Unlock()
-	if _, dup := platformValidators.m[kind]; dup {
-		panic("spec: platform " + kind + " registered twice")
+var platforms = struct {
+	sync.RWMutex
+	m map[string]PlatformDef
+}{m: map[string]PlatformDef{}}
+
+// RegisterPlatform makes a platform one a spec may name: the reader decodes its block into its
+// settings and Complete runs its validation. Platform packages register themselves when they are
+// initialised; a program that reads specs imports them all (platforms/all) so that every caller of
+// Complete knows the same platforms.
+func RegisterPlatform(d PlatformDef) {
+	platforms.Lock()
+	defer platforms.Unlock()
+	if _, dup := platforms.m[d.Kind]; dup {
+		panic("spec: platform " + d.Kind + " registered twice")
 	}
-	platformValidators.m[kind] = validate
+	platforms.m[d.Kind] = d
 }
 
 // PlatformField is the field path of a platform setting, as Problems and Ranges use it.
@@ -154,29 +126,21 @@ func platformProblems(c *Cluster) Problems {
 		return nil
 	}
 	field := "platform." + p.Kind
-	set := map[string]bool{PlatformMatchbox: p.Matchbox != nil, PlatformAWS: p.AWS != nil, PlatformVagrant: p.Vagrant != nil}
-	known, ok := set[p.Kind]
+	def, ok := LookupPlatform(p.Kind)
 	switch {
+	case !ok && p.Settings == nil && len(PlatformKinds()) == 0:
+		return Problems{{Field: field, Summary: "Platform not built in", Detail: fmt.Sprintf("this program cannot check or render platform %q: it must import github.com/liftoff-k8s/liftoff/platforms/all", p.Kind)}}
 	case !ok:
 		return Problems{{Field: field, Summary: "Unknown platform", Detail: fmt.Sprintf("%q is not one of %s", p.Kind, strings.Join(quoteAll(PlatformKinds()), ", "))}}
-	case !known:
+	case p.Settings == nil:
 		return Problems{{Field: field, Summary: "Missing platform settings", Detail: fmt.Sprintf("the platform is %q but its settings block is not set", p.Kind)}}
-	}
-	var others []string
-	for k, isSet := range set {
-		if isSet && k != p.Kind {
-			others = append(others, k)
-		}
-	}
-	if len(others) > 0 {
+	case len(p.Also) > 0:
+		others := append([]string{}, p.Also...)
 		sort.Strings(others)
 		return Problems{{Field: field, Summary: "Settings of another platform", Detail: fmt.Sprintf("the platform is %q but settings for %s are set too", p.Kind, strings.Join(others, ", "))}}
 	}
-	platformValidators.RLock()
-	validate, ok := platformValidators.m[p.Kind]
-	platformValidators.RUnlock()
-	if !ok {
-		return Problems{{Field: field, Summary: "Platform not built in", Detail: fmt.Sprintf("this program cannot check or render platform %q: it must import github.com/liftoff-k8s/liftoff/platforms/all", p.Kind)}}
+	if def.Validate == nil {
+		return nil
 	}
-	return validate(c)
+	return def.Validate(c)
 }

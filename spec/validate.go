@@ -449,15 +449,9 @@ func (v *validator) etcdRestore() {
 
 func (v *validator) machineSecrets() {
 	s := v.c.MachineSecrets
-	matchbox := v.c.Platform != nil && v.c.Platform.Kind == PlatformMatchbox
 	switch {
-	case s == nil || (s.Server == "" && !s.InIgnition):
-		if matchbox {
-			v.add("machine_secrets", "Machine secrets served in the clear",
-				"matchbox serves each machine's Ignition config over plain HTTP to anyone who knows its MAC address: set "+
-					"machine_secrets.server to the HOST:PORT where `liftoff bootstrap` serves each machine its keys over HTTPS, "+
-					"or machine_secrets.in_ignition = true to keep them in the configs (see docs/security.md)")
-		}
+	case s == nil:
+		// A platform that serves configs in the clear requires machine_secrets (its own validation).
 	case s.Server != "" && s.InIgnition:
 		v.add("machine_secrets.in_ignition", "Conflicting machine secrets", "machine secrets are either fetched from server or in the Ignition configs, not both")
 	case s.Server != "":

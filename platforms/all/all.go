@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/liftoff-k8s/liftoff/platforms/aws"
+	_ "github.com/liftoff-k8s/liftoff/platforms/libvirt"
 	_ "github.com/liftoff-k8s/liftoff/platforms/matchbox"
 	_ "github.com/liftoff-k8s/liftoff/platforms/vagrant"
 )

@@ -74,6 +74,14 @@ type Adapter struct{}
 
 func init() { platforms.Register(Adapter{}) }
 
+// Summary says what the platform is.
+func (Adapter) Summary() string {
+	return "EC2 with launch templates whose user data points at the full configs in S3."
+}
+
+// NewSettings returns empty Settings.
+func (Adapter) NewSettings() any { return &Settings{} }
+
 // Kind is "aws".
 func (Adapter) Kind() string { return spec.PlatformAWS }
 

@@ -31,16 +31,49 @@ var (
 
 // settings are the platform block with defaults applied.
 type settings struct {
-	*spec.AWSPlatform
+	*Settings
 	prefix string
 	base   string // where user data points: s3://BUCKET/PREFIX or CONFIG_BASE_URL/PREFIX
 	size   int
 	types  map[string]string // role -> instance type
 }
 
+// Settings are the platform block, `platform "aws" {}`: EC2 with launch templates and user data
+// pointing at the configs in S3.
+type Settings struct {
+	Region                  string            `hcl:"region"`
+	Bucket                  string            `hcl:"bucket"`
+	Prefix                  string            `hcl:"prefix,optional"`
+	ConfigBaseURL           string            `hcl:"config_base_url,optional"`
+	AMI                     string            `hcl:"ami,optional"`
+	ControllerInstanceType  string            `hcl:"controller_instance_type,optional"`
+	WorkerInstanceType      string            `hcl:"worker_instance_type,optional"`
+	WorkerPoolInstanceTypes map[string]string `hcl:"worker_pool_instance_types,optional"`
+	EtcdVolumeIDs           map[string]string `hcl:"etcd_volume_ids,optional"`
+	EtcdVolumeDevice        string            `hcl:"etcd_volume_device,optional"`
+	EtcdVolumeSize          int               `hcl:"etcd_volume_size,optional"`
+}
+
+// Docs describes each setting, in Markdown.
+func (Settings) Docs() map[string]string {
+	return map[string]string{
+		"region":                     "The AWS region.",
+		"bucket":                     "The S3 bucket that holds the full Ignition configs.",
+		"prefix":                     "The key prefix of the configs in the bucket (default: the cluster name).",
+		"config_base_url":            "An `https://` URL that serves the bucket's objects (a VPC endpoint or a proxy), used in user data instead of `s3://BUCKET`.",
+		"ami":                        "The image the launch templates boot; the Terraform configuration may look it up instead.",
+		"controller_instance_type":   "The controllers' instance type.",
+		"worker_instance_type":       "The workers' instance type.",
+		"worker_pool_instance_types": "A worker pool's instance type by pool name; other pools run `worker_instance_type`.",
+		"etcd_volume_ids":            "The EBS volume (`vol-...`) holding each controller's etcd data, by controller name.",
+		"etcd_volume_device":         "The etcd volume's device path when volume IDs are not known when rendering, like `/dev/xvdf`.",
+		"etcd_volume_size":           "The size of each controller's etcd volume in GiB (default 20).",
+	}
+}
+
 func settingsOf(c *spec.Cluster) settings {
-	p := c.Platform.AWS
-	s := settings{AWSPlatform: p, prefix: strings.Trim(p.Prefix, "/"), size: p.EtcdVolumeSize}
+	p := c.Platform.Settings.(*Settings)
+	s := settings{Settings: p, prefix: strings.Trim(p.Prefix, "/"), size: p.EtcdVolumeSize}
 	if s.prefix == "" {
 		s.prefix = c.Name
 	}

@@ -37,6 +37,14 @@ type Adapter struct{}
 
 func init() { platforms.Register(Adapter{}) }
 
+// Summary says what the platform is.
+func (Adapter) Summary() string {
+	return "Bare metal booted over the network by matchbox. Every machine needs a `mac`."
+}
+
+// NewSettings returns empty Settings.
+func (Adapter) NewSettings() any { return &Settings{} }
+
 // Kind is "matchbox".
 func (Adapter) Kind() string { return spec.PlatformMatchbox }
 

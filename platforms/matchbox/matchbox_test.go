@@ -205,8 +205,8 @@ func machines(c *spec.Cluster) []machine {
 	var out []machine
 	for _, n := range c.Machines() {
 		disk := "/dev/sda"
-		if c.Platform.Matchbox.InstallDisk != "" {
-			disk = c.Platform.Matchbox.InstallDisk
+		if c.Platform.Settings.(*matchbox.Settings).InstallDisk != "" {
+			disk = c.Platform.Settings.(*matchbox.Settings).InstallDisk
 		}
 		if n.InstallDisk != "" {
 			disk = n.InstallDisk

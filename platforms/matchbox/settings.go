@@ -28,6 +28,29 @@ var (
 	diskRE           = regexp.MustCompile(`^/dev/[A-Za-z0-9._:+/-]+$`)
 )
 
+// Settings are the platform block, `platform "matchbox" {}`: bare metal booted over the network by
+// matchbox.
+type Settings struct {
+	HTTPEndpoint string   `hcl:"matchbox_http_endpoint"`
+	OSChannel    string   `hcl:"os_channel,optional"`
+	OSVersion    string   `hcl:"os_version"`
+	CachedAssets bool     `hcl:"cached_assets,optional"`
+	InstallDisk  string   `hcl:"install_disk,optional"`
+	KernelArgs   []string `hcl:"kernel_args,optional"`
+}
+
+// Docs describes each setting, in Markdown.
+func (Settings) Docs() map[string]string {
+	return map[string]string{
+		"matchbox_http_endpoint": "Where machines reach matchbox, like `http://matchbox.example.com:8080`.",
+		"os_channel":             "The release channel: `stable` (default), `beta`, `alpha` or `lts` for Flatcar; `stable`, `testing` or `next` for Fedora CoreOS.",
+		"os_version":             "The release to PXE-boot and install, like `4230.2.3` (Flatcar; `current` follows the channel) or `42.20250901.3.0` (Fedora CoreOS).",
+		"cached_assets":          "Serve kernels, initramfs and install images from matchbox's `/assets/` instead of the OS's release servers.",
+		"install_disk":           "The disk the OS is installed to (default `/dev/sda`); a machine's `install_disk` overrides it.",
+		"kernel_args":            "Added to the PXE kernel command line, like `console=ttyS0,115200n8`.",
+	}
+}
+
 // settings are the platform block with defaults applied.
 type settings struct {
 	endpoint   string // no trailing slash
@@ -39,7 +62,7 @@ type settings struct {
 }
 
 func settingsOf(c *spec.Cluster) settings {
-	p := c.Platform.Matchbox
+	p := c.Platform.Settings.(*Settings)
 	s := settings{
 		endpoint:   strings.TrimSuffix(p.HTTPEndpoint, "/"),
 		channel:    p.OSChannel,
@@ -77,7 +100,13 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 	}
 	s := settingsOf(c)
-	p := c.Platform.Matchbox
+	p := c.Platform.Settings.(*Settings)
+	if m := c.MachineSecrets; m == nil || (m.Server == "" && !m.InIgnition) {
+		add("machine_secrets", "Machine secrets served in the clear",
+			"matchbox serves each machine's Ignition config over plain HTTP to anyone who knows its MAC address: set "+
+				"machine_secrets.server to the HOST:PORT where `liftoff bootstrap` serves each machine its keys over HTTPS, "+
+				"or machine_secrets.in_ignition = true to keep them in the configs (see docs/security.md)")
+	}
 
 	if u, err := url.Parse(p.HTTPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {

@@ -25,8 +25,33 @@ type settings struct {
 	cpus, memory            map[string]int // by role
 }
 
+// Settings are the platform block, `platform "vagrant" {}`: local virtual machines described by a
+// Vagrantfile.
+type Settings struct {
+	Box              string `hcl:"box,optional"`
+	BoxURL           string `hcl:"box_url,optional"`
+	BoxVersion       string `hcl:"box_version,optional"`
+	ControllerCPUs   int    `hcl:"controller_cpus,optional"`
+	ControllerMemory int    `hcl:"controller_memory,optional"`
+	WorkerCPUs       int    `hcl:"worker_cpus,optional"`
+	WorkerMemory     int    `hcl:"worker_memory,optional"`
+}
+
+// Docs describes each setting, in Markdown.
+func (Settings) Docs() map[string]string {
+	return map[string]string{
+		"box":               "The Vagrant box every machine boots; it must be one of the cluster's OS.",
+		"box_url":           "Where to fetch the box.",
+		"box_version":       "The box's version.",
+		"controller_cpus":   "CPUs per controller.",
+		"controller_memory": "Memory per controller (MiB).",
+		"worker_cpus":       "CPUs per worker.",
+		"worker_memory":     "Memory per worker (MiB).",
+	}
+}
+
 func settingsOf(c *spec.Cluster) settings {
-	p := c.Platform.Vagrant
+	p := c.Platform.Settings.(*Settings)
 	s := settings{box: p.Box, boxURL: p.BoxURL, boxVersion: p.BoxVersion}
 	if s.box == "" {
 		s.box = DefaultFlatcarBox

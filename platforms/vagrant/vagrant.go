@@ -9,7 +9,6 @@
 package vagrant
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
@@ -42,6 +41,14 @@ type Adapter struct{}
 
 func init() { platforms.Register(Adapter{}) }
 
+// Summary says what the platform is.
+func (Adapter) Summary() string {
+	return "Local virtual machines described by a Vagrantfile."
+}
+
+// NewSettings returns empty Settings.
+func (Adapter) NewSettings() any { return &Settings{} }
+
 // Kind is "vagrant".
 func (Adapter) Kind() string { return spec.PlatformVagrant }
 
@@ -55,7 +62,7 @@ type machine struct {
 // MachineConfigs gives each machine its private network: the interface with the machine's MAC
 // gets its address.
 func (Adapter) MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error) {
-	macs := macs(c)
+	macs := platforms.MACs(c)
 	return func(n spec.Node) (*igntypes.Config, error) {
 		path, mode, text := networkFile(c.OS, macs[n.Name], n.IP, prefixOf(c, n.IP))
 		f, err := butane.File(path, mode, []byte(text))
@@ -74,7 +81,7 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		return nil, err
 	}
 	s := settingsOf(c)
-	macs := macs(c)
+	macs := platforms.MACs(c)
 	nodes := c.Machines()
 	machines := make([]machine, len(nodes))
 	out := make([]generator.Asset, len(nodes), len(nodes)+1)
@@ -83,34 +90,6 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		out[i] = generator.Asset{Path: path.Join(Dir, "ignition", n.Name+".ign"), Kind: KindIgnition, Node: n.Name, Role: n.Role, Mode: 0o600, Data: configs[n.Name].Data}
 	}
 	return append(out, generator.Asset{Path: VagrantfilePath, Kind: KindVagrantfile, Mode: 0o644, Data: []byte(vagrantfile(c, s, machines))}), nil
-}
-
-// macs gives each machine the MAC of its spec, or one derived from the cluster's and machine's
-// names, so that every render gives the same Vagrantfile.
-func macs(c *spec.Cluster) map[string]string {
-	out := map[string]string{}
-	used := map[string]bool{}
-	for _, n := range c.Machines() {
-		if n.MAC != "" {
-			used[n.MAC] = true
-		}
-	}
-	for _, n := range c.Machines() {
-		if n.MAC != "" {
-			out[n.Name] = n.MAC
-			continue
-		}
-		for i := 0; ; i++ {
-			sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%d", c.Name, n.Name, i))
-			mac := net.HardwareAddr{0x52, 0x54, 0x00, sum[0], sum[1], sum[2]}.String()
-			if !used[mac] {
-				used[mac] = true
-				out[n.Name] = mac
-				break
-			}
-		}
-	}
-	return out
 }
 
 // prefixOf is the prefix length of the host CIDR that holds ip, or 24.
