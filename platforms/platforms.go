@@ -10,7 +10,6 @@ package platforms
 
 import (
 	"fmt"
-	"sort"
 	"sync"
 
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
@@ -56,32 +55,14 @@ func Register(a Adapter) {
 	spec.RegisterPlatform(spec.PlatformDef{Kind: a.Kind(), Summary: a.Summary(), Settings: a.NewSettings, Validate: a.Validate})
 }
 
-// Lookup returns the adapter of a platform kind.
-func Lookup(kind string) (Adapter, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	a, ok := registry.m[kind]
-	return a, ok
-}
-
-// Kinds lists the registered platform kinds.
-func Kinds() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	out := make([]string, 0, len(registry.m))
-	for k := range registry.m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Of returns the adapter of the spec's platform, or nil when the spec names none.
 func Of(c *spec.Cluster) (Adapter, error) {
 	if c.Platform == nil {
 		return nil, nil
 	}
-	adapter, ok := Lookup(c.Platform.Kind)
+	registry.RLock()
+	adapter, ok := registry.m[c.Platform.Kind]
+	registry.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("platform %q is not built into this program (import github.com/liftoff-k8s/liftoff/platforms/all)", c.Platform.Kind)
 	}

@@ -122,43 +122,40 @@ func onlyNewEntries(base, add igntypes.Config) bool {
 	if !reflect.ValueOf(rest).IsZero() {
 		return false
 	}
-	paths := make(map[string]bool, len(base.Storage.Files)+len(base.Storage.Directories)+len(base.Storage.Links))
-	for _, f := range base.Storage.Files {
-		paths[f.Path] = true
-	}
-	for _, d := range base.Storage.Directories {
-		paths[d.Path] = true
-	}
-	for _, l := range base.Storage.Links {
-		paths[l.Path] = true
-	}
-	for _, f := range add.Storage.Files {
-		if paths[f.Path] {
+	paths := map[string]bool{}
+	units := map[string]bool{}
+	for _, cfg := range []igntypes.Config{base, add} {
+		var names []string
+		for _, f := range cfg.Storage.Files {
+			names = append(names, f.Path)
+		}
+		for _, d := range cfg.Storage.Directories {
+			names = append(names, d.Path)
+		}
+		for _, l := range cfg.Storage.Links {
+			names = append(names, l.Path)
+		}
+		if !addAll(paths, names) {
 			return false
 		}
-		paths[f.Path] = true
-	}
-	for _, d := range add.Storage.Directories {
-		if paths[d.Path] {
+		names = names[:0]
+		for _, u := range cfg.Systemd.Units {
+			names = append(names, u.Name)
+		}
+		if !addAll(units, names) {
 			return false
 		}
-		paths[d.Path] = true
 	}
-	for _, l := range add.Storage.Links {
-		if paths[l.Path] {
+	return true
+}
+
+// addAll adds names to seen and reports whether none was there already.
+func addAll(seen map[string]bool, names []string) bool {
+	for _, n := range names {
+		if seen[n] {
 			return false
 		}
-		paths[l.Path] = true
-	}
-	units := make(map[string]bool, len(base.Systemd.Units))
-	for _, u := range base.Systemd.Units {
-		units[u.Name] = true
-	}
-	for _, u := range add.Systemd.Units {
-		if units[u.Name] {
-			return false
-		}
-		units[u.Name] = true
+		seen[n] = true
 	}
 	return true
 }
