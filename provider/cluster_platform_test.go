@@ -84,3 +84,54 @@ func TestAccClusterPlatform(t *testing.T) {
 		},
 	})
 }
+
+func libvirtCluster(image string) string {
+	return fmt.Sprintf(`
+resource "liftoff_cluster" "vms" {
+  name        = "vms"
+  api_server  = "https://10.0.0.11:6443"
+  host_cidrs  = ["10.0.0.0/24"]
+  controllers = { c1 = { ip = "10.0.0.11" } }
+  workers     = { w1 = { ip = "10.0.0.21" } }
+  platform = {
+    libvirt = {
+      image         = %q
+      worker_memory = 3072
+    }
+  }
+}
+`, image)
+}
+
+// TestAccClusterLibvirt offers the libvirt platform, which the provider has no code of its own for:
+// its settings come from the platform's package, its mistakes are refused with the platform's own
+// words and field, and its files are exported in platform_assets.
+func TestAccClusterLibvirt(t *testing.T) {
+	terraformBinary(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(newTestClock(), nil),
+		Steps: []resource.TestStep{
+			{
+				Config:      libvirtCluster("images/flatcar.img"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid image.*Field platform.libvirt.image`),
+			},
+			{
+				Config: libvirtCluster("/var/lib/libvirt/images/flatcar.img"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: func(s *terraform.State) error {
+					a := s.RootModule().Resources["liftoff_cluster.vms"].Primary.Attributes
+					if !strings.Contains(a["platform_assets.libvirt/network.xml"], `<host mac="`) {
+						return fmt.Errorf("platform_assets lacks the network with its reservations: %q", a["platform_assets.libvirt/network.xml"])
+					}
+					if w1 := a["platform_assets.libvirt/domains/w1.xml"]; !strings.Contains(w1, `<memory unit="MiB">3072</memory>`) {
+						return fmt.Errorf("w1's domain does not have worker_memory: %q", w1)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
