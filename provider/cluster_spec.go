@@ -3,8 +3,6 @@ package provider
 import (
 	"context"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -177,7 +175,7 @@ func completeSpec(ctx context.Context, m *clusterModel) (*spec.Cluster, diag.Dia
 	full, err := spec.Complete(c)
 	if inv, ok := spec.AsInvalid(err); ok {
 		for i, d := range inv.Problems.Diagnostics(inv.Cluster) {
-			diags.AddAttributeError(shownPath(attributePath(inv.Problems[i], c)), d.Summary, d.Detail)
+			diags.AddAttributeError(shownPath(attributePath(inv.Problems[i])), d.Summary, d.Detail)
 		}
 		return nil, diags
 	}
@@ -195,66 +193,45 @@ var specSections = map[string]string{
 	"etcd_restore": "etcd_restore", "machine_secrets": "machine_secrets",
 }
 
-// attributePath turns a problem's spec field ("cluster.pod_cidr", "pki.extra_sans[1]",
-// "worker.node4.labels[\"zone\"]", "bootstrap.boot.ip", "worker_pool.general.size") into the path of
-// the attribute the user wrote it in.
-func attributePath(p spec.Problem, c *spec.Cluster) path.Path {
-	section, rest, _ := strings.Cut(p.Field, ".")
-	switch section {
-	case "cluster":
-		if rest == "" {
-			// Problems with the cluster as a whole: its name, or a missing controllers map.
-			if p.Summary == "No controllers" {
-				return path.Root("controllers")
-			}
-			return path.Root("name")
+// attributePath turns a problem's typed spec path (cluster pod_cidr, pki extra_sans [1], worker
+// "node4" labels ["zone"], bootstrap "boot" ip, worker_pool "general" size, platform "matchbox"
+// install_disk) into the path of the attribute the user wrote it in.
+func attributePath(p spec.Problem) path.Path {
+	steps := p.Path.Steps()
+	if len(steps) == 0 || steps[0].Kind != spec.StepName {
+		return path.Empty()
+	}
+	section, rest := steps[0].Name, steps[1:]
+	labelled := len(rest) > 0 && rest[0].Kind == spec.StepLabel
+	switch {
+	case section == "cluster" && len(rest) == 0:
+		// The cluster as a whole: its name.
+		return path.Root("name")
+	case section == "cluster":
+		return follow(path.Empty(), rest)
+	case section == spec.RoleBootstrap:
+		// The one bootstrap machine is an object whose name is an attribute, not a key.
+		if labelled {
+			rest = rest[1:]
 		}
-		return steps(path.Empty(), rest)
-	case spec.RoleController, spec.RoleWorker, spec.RoleBootstrap, "worker_pool":
+		return follow(path.Root("bootstrap"), rest)
+	case section == spec.RoleController || section == spec.RoleWorker || section == "worker_pool":
 		root := path.Root(section + "s")
-		at := root.AtMapKey
-		var names []string
-		switch section {
-		case spec.RoleController:
-			for _, n := range c.Controllers {
-				names = append(names, n.Name)
-			}
-		case spec.RoleWorker:
-			for _, n := range c.Workers {
-				names = append(names, n.Name)
-			}
-		case spec.RoleBootstrap:
-			// The one bootstrap machine is an object whose name is an attribute, not a key.
-			root = path.Root("bootstrap")
-			at = func(string) path.Path { return root }
-			if c.Bootstrap != nil {
-				names = append(names, c.Bootstrap.Name)
-			}
-		default:
-			for _, p := range c.WorkerPools {
-				names = append(names, p.Name)
-			}
-		}
-		// A name may hold dots when it is invalid, so match it against the names rather than split.
-		best := ""
-		for _, n := range names {
-			if (rest == n || strings.HasPrefix(rest, n+".") || strings.HasPrefix(rest, n+"[")) && len(n) > len(best) {
-				best = n
-			}
-		}
-		if best == "" {
+		if !labelled {
 			return root
 		}
-		return steps(at(best), strings.TrimPrefix(strings.TrimPrefix(rest, best), "."))
-	}
-	if section == "platform" {
-		return steps(path.Root("platform"), rest)
-	}
-	if p.Field == "pki.renew_before" {
+		return follow(root.AtMapKey(rest[0].Name), rest[1:])
+	case section == "platform":
+		root := path.Root("platform")
+		if !labelled {
+			return root
+		}
+		return follow(root.AtName(rest[0].Name), rest[1:])
+	case section == "pki" && len(rest) == 1 && rest[0].Name == "renew_before":
 		return path.Root("renew_before")
 	}
 	if attr, ok := specSections[section]; ok {
-		return steps(path.Root(attr), rest)
+		return follow(path.Root(attr), rest)
 	}
 	return path.Empty()
 }
@@ -277,50 +254,21 @@ func shownPath(p path.Path) path.Path {
 	return short
 }
 
-// steps appends a field path like `name`, `name[3]`, `name["key"]` or `a.b[1]` to p.
-func steps(p path.Path, field string) path.Path {
-	for _, segment := range segments(field) {
-		name, index, _ := strings.Cut(segment, "[")
-		if len(p.Steps()) == 0 {
-			p = path.Root(name)
-		} else {
-			p = p.AtName(name)
-		}
-		index = strings.TrimSuffix(index, "]")
-		switch {
-		case index == "":
-		case strings.HasPrefix(index, `"`):
-			if key, err := strconv.Unquote(index); err == nil {
-				p = p.AtMapKey(key)
+// follow appends typed steps to p: names as attributes, keys as map keys, indexes as list indexes.
+func follow(p path.Path, steps []spec.Step) path.Path {
+	for _, s := range steps {
+		switch s.Kind {
+		case spec.StepName, spec.StepLabel:
+			if len(p.Steps()) == 0 {
+				p = path.Root(s.Name)
+			} else {
+				p = p.AtName(s.Name)
 			}
-		default:
-			if i, err := strconv.Atoi(index); err == nil {
-				p = p.AtListIndex(i)
-			}
+		case spec.StepKey:
+			p = p.AtMapKey(s.Name)
+		case spec.StepIndex:
+			p = p.AtListIndex(s.Index)
 		}
 	}
 	return p
-}
-
-// segments splits a field path at the dots outside brackets: a map key may hold dots.
-func segments(field string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i, r := range field {
-		switch r {
-		case '[':
-			depth++
-		case ']':
-			depth--
-		case '.':
-			if depth == 0 {
-				out = append(out, field[start:i])
-				start = i + 1
-			}
-		}
-	}
-	if field != "" {
-		out = append(out, field[start:])
-	}
-	return out
 }

@@ -15,51 +15,45 @@ import (
 )
 
 func TestAttributePath(t *testing.T) {
-	c := &spec.Cluster{
-		Controllers: []spec.Node{{Name: "c1"}, {Name: "c1x"}},
-		Workers:     []spec.Node{{Name: "w1"}, {Name: "bad.name"}},
-		WorkerPools: []spec.WorkerPool{{Name: "general"}},
-		Bootstrap:   &spec.Node{Name: "boot"},
-	}
 	cases := []struct {
-		field, summary string
-		full, shown    path.Path
+		at          spec.Path
+		full, shown path.Path
 	}{
-		{"cluster", "Invalid cluster name", path.Root("name"), path.Root("name")},
-		{"cluster", "No controllers", path.Root("controllers"), path.Root("controllers")},
-		{"cluster.pod_cidr", "", path.Root("pod_cidr"), path.Root("pod_cidr")},
-		{"cluster.host_cidrs[1]", "", path.Root("host_cidrs").AtListIndex(1), path.Root("host_cidrs").AtListIndex(1)},
-		{"cluster.ssh_authorized_keys[0]", "", path.Root("ssh_authorized_keys").AtListIndex(0), path.Root("ssh_authorized_keys").AtListIndex(0)},
-		{"pki.renew_before", "", path.Root("renew_before"), path.Root("renew_before")},
-		{"pki.extra_sans[2]", "", path.Root("pki").AtName("extra_sans").AtListIndex(2), path.Root("pki")},
-		{"images.coredns", "", path.Root("images").AtName("coredns"), path.Root("images")},
-		{"kubelet.sha512", "", path.Root("kubelet").AtName("sha512"), path.Root("kubelet")},
-		{"controllers.snippets[0]", "", path.Root("controller_defaults").AtName("snippets").AtListIndex(0), path.Root("controller_defaults")},
-		{`workers.labels["zone!"]`, "", path.Root("worker_defaults").AtName("labels").AtMapKey("zone!"), path.Root("worker_defaults")},
-		{"controller.c1x", "", path.Root("controllers").AtMapKey("c1x"), path.Root("controllers").AtMapKey("c1x")},
-		{"controller.c1.ip", "", path.Root("controllers").AtMapKey("c1").AtName("ip"), path.Root("controllers").AtMapKey("c1")},
-		{"worker.w1.taints[1]", "", path.Root("workers").AtMapKey("w1").AtName("taints").AtListIndex(1), path.Root("workers").AtMapKey("w1")},
-		{`worker.w1.labels["a/b"]`, "", path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("a/b"), path.Root("workers").AtMapKey("w1")},
-		{"worker.bad.name.mac", "", path.Root("workers").AtMapKey("bad.name").AtName("mac"), path.Root("workers").AtMapKey("bad.name")},
-		{"worker.gone.ip", "", path.Root("workers"), path.Root("workers")},
-		{"worker_pool.general.max_size", "", path.Root("worker_pools").AtMapKey("general").AtName("max_size"), path.Root("worker_pools").AtMapKey("general")},
-		{"platform.matchbox.kernel_args[1]", "", path.Root("platform").AtName("matchbox").AtName("kernel_args").AtListIndex(1), path.Root("platform")},
-		{`worker.w1.labels["example.com/zone"]`, "", path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("example.com/zone"), path.Root("workers").AtMapKey("w1")},
-		{"cni_plugins.delivery", "", path.Root("cni_plugins").AtName("delivery"), path.Root("cni_plugins")},
-		{"bootstrap.boot", "Bootstrap machine without a pivot", path.Root("bootstrap"), path.Root("bootstrap")},
-		{"bootstrap.boot.ip", "", path.Root("bootstrap").AtName("ip"), path.Root("bootstrap")},
-		{`bootstrap.boot.labels["a/b"]`, "", path.Root("bootstrap").AtName("labels").AtMapKey("a/b"), path.Root("bootstrap")},
-		{"bootstrap.gone.ip", "", path.Root("bootstrap"), path.Root("bootstrap")},
-		{"etcd_snapshots.interval", "", path.Root("etcd_snapshots").AtName("interval"), path.Root("etcd_snapshots")},
-		{"etcd_restore.sha256", "", path.Root("etcd_restore").AtName("sha256"), path.Root("etcd_restore")},
+		{spec.At("cluster"), path.Root("name"), path.Root("name")},
+		{spec.At("cluster", "controllers"), path.Root("controllers"), path.Root("controllers")},
+		{spec.At("cluster", "pod_cidr"), path.Root("pod_cidr"), path.Root("pod_cidr")},
+		{spec.At("cluster", "host_cidrs").Index(1), path.Root("host_cidrs").AtListIndex(1), path.Root("host_cidrs").AtListIndex(1)},
+		{spec.At("cluster", "ssh_authorized_keys").Index(0), path.Root("ssh_authorized_keys").AtListIndex(0), path.Root("ssh_authorized_keys").AtListIndex(0)},
+		{spec.At("pki", "renew_before"), path.Root("renew_before"), path.Root("renew_before")},
+		{spec.At("pki", "extra_sans").Index(2), path.Root("pki").AtName("extra_sans").AtListIndex(2), path.Root("pki")},
+		{spec.At("images", "coredns"), path.Root("images").AtName("coredns"), path.Root("images")},
+		{spec.At("kubelet", "sha512"), path.Root("kubelet").AtName("sha512"), path.Root("kubelet")},
+		{spec.At("controllers", "snippets").Index(0), path.Root("controller_defaults").AtName("snippets").AtListIndex(0), path.Root("controller_defaults")},
+		{spec.At("workers", "labels").Key("zone!"), path.Root("worker_defaults").AtName("labels").AtMapKey("zone!"), path.Root("worker_defaults")},
+		{spec.Block("controller", "c1x"), path.Root("controllers").AtMapKey("c1x"), path.Root("controllers").AtMapKey("c1x")},
+		{spec.Block("controller", "c1").Attr("ip"), path.Root("controllers").AtMapKey("c1").AtName("ip"), path.Root("controllers").AtMapKey("c1")},
+		{spec.Block("worker", "w1").Attr("taints").Index(1), path.Root("workers").AtMapKey("w1").AtName("taints").AtListIndex(1), path.Root("workers").AtMapKey("w1")},
+		{spec.Block("worker", "w1").Attr("labels").Key("a/b"), path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("a/b"), path.Root("workers").AtMapKey("w1")},
+		// A name with dots is one label: the path does not split it.
+		{spec.Block("worker", "bad.name").Attr("mac"), path.Root("workers").AtMapKey("bad.name").AtName("mac"), path.Root("workers").AtMapKey("bad.name")},
+		{spec.Block("worker_pool", "general").Attr("max_size"), path.Root("worker_pools").AtMapKey("general").AtName("max_size"), path.Root("worker_pools").AtMapKey("general")},
+		{spec.PlatformField("matchbox", "kernel_args").Index(1), path.Root("platform").AtName("matchbox").AtName("kernel_args").AtListIndex(1), path.Root("platform")},
+		{spec.Block("worker", "w1").Attr("labels").Key("example.com/zone"), path.Root("workers").AtMapKey("w1").AtName("labels").AtMapKey("example.com/zone"), path.Root("workers").AtMapKey("w1")},
+		{spec.At("cni_plugins", "delivery"), path.Root("cni_plugins").AtName("delivery"), path.Root("cni_plugins")},
+		{spec.Block("bootstrap", "boot"), path.Root("bootstrap"), path.Root("bootstrap")},
+		{spec.Block("bootstrap", "boot").Attr("ip"), path.Root("bootstrap").AtName("ip"), path.Root("bootstrap")},
+		{spec.Block("bootstrap", "boot").Attr("labels").Key("a/b"), path.Root("bootstrap").AtName("labels").AtMapKey("a/b"), path.Root("bootstrap")},
+		{spec.At("etcd_snapshots", "interval"), path.Root("etcd_snapshots").AtName("interval"), path.Root("etcd_snapshots")},
+		{spec.At("etcd_restore", "sha256"), path.Root("etcd_restore").AtName("sha256"), path.Root("etcd_restore")},
+		{spec.At("machine_secrets"), path.Root("machine_secrets"), path.Root("machine_secrets")},
 	}
 	for _, tc := range cases {
-		full := attributePath(spec.Problem{Field: tc.field, Summary: tc.summary}, c)
+		full := attributePath(spec.Problem{Path: tc.at})
 		if !full.Equal(tc.full) {
-			t.Errorf("%s: path %s, want %s", tc.field, full, tc.full)
+			t.Errorf("%s: path %s, want %s", tc.at, full, tc.full)
 		}
 		if shown := shownPath(full); !shown.Equal(tc.shown) {
-			t.Errorf("%s: shown at %s, want %s", tc.field, shown, tc.shown)
+			t.Errorf("%s: shown at %s, want %s", tc.at, shown, tc.shown)
 		}
 	}
 }

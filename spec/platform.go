@@ -116,8 +116,8 @@ func RegisterPlatform(d PlatformDef) {
 	platforms.m[d.Kind] = d
 }
 
-// PlatformField is the field path of a platform setting, as Problems and Ranges use it.
-func PlatformField(kind, setting string) string { return "platform." + kind + "." + setting }
+// PlatformField is the path of a platform setting.
+func PlatformField(kind, setting string) Path { return Block("platform", kind).Attr(setting) }
 
 // platformProblems checks the platform block's shape and runs its platform's validator.
 func platformProblems(c *Cluster) Problems {
@@ -125,19 +125,19 @@ func platformProblems(c *Cluster) Problems {
 	if p == nil {
 		return nil
 	}
-	field := "platform." + p.Kind
+	field := Block("platform", p.Kind)
 	def, ok := LookupPlatform(p.Kind)
 	switch {
 	case !ok && p.Settings == nil && len(PlatformKinds()) == 0:
-		return Problems{{Field: field, Summary: "Platform not built in", Detail: fmt.Sprintf("this program cannot check or render platform %q: it must import github.com/liftoff-k8s/liftoff/platforms/all", p.Kind)}}
+		return Problems{{Path: field, Summary: "Platform not built in", Detail: fmt.Sprintf("this program cannot check or render platform %q: it must import github.com/liftoff-k8s/liftoff/platforms/all", p.Kind)}}
 	case !ok:
-		return Problems{{Field: field, Summary: "Unknown platform", Detail: fmt.Sprintf("%q is not one of %s", p.Kind, strings.Join(quoteAll(PlatformKinds()), ", "))}}
+		return Problems{{Path: field, Summary: "Unknown platform", Detail: fmt.Sprintf("%q is not one of %s", p.Kind, strings.Join(quoteAll(PlatformKinds()), ", "))}}
 	case p.Settings == nil:
-		return Problems{{Field: field, Summary: "Missing platform settings", Detail: fmt.Sprintf("the platform is %q but its settings block is not set", p.Kind)}}
+		return Problems{{Path: field, Summary: "Missing platform settings", Detail: fmt.Sprintf("the platform is %q but its settings block is not set", p.Kind)}}
 	case len(p.Also) > 0:
 		others := append([]string{}, p.Also...)
 		sort.Strings(others)
-		return Problems{{Field: field, Summary: "Settings of another platform", Detail: fmt.Sprintf("the platform is %q but settings for %s are set too", p.Kind, strings.Join(others, ", "))}}
+		return Problems{{Path: field, Summary: "Settings of another platform", Detail: fmt.Sprintf("the platform is %q but settings for %s are set too", p.Kind, strings.Join(others, ", "))}}
 	}
 	if def.Validate == nil {
 		return nil

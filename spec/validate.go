@@ -20,15 +20,18 @@ import (
 	"github.com/liftoff-k8s/liftoff/internal/butane"
 )
 
-// Problem is one reason a spec cannot be rendered. Field is a path such as "cluster.pod_cidr",
-// "pki.key_algorithm" or "controller.node1.mac" (see Ranges); Line, when set, is a line in the spec
-// file more precise than the field's start (a line inside a Butane snippet).
+// Problem is one reason a spec cannot be rendered. Path is where, like At("cluster", "pod_cidr") or
+// Block("controller", "node1").Attr("mac"); Line, when set, is a line in the spec file more precise
+// than the field's start (a line inside a Butane snippet).
 type Problem struct {
-	Field   string
+	Path    Path
 	Summary string
 	Detail  string
 	Line    int
 }
+
+// Field is the problem's path as problems print it, like "controller.node1.mac" (see Ranges).
+func (p Problem) Field() string { return p.Path.String() }
 
 // Problems is every problem found in a spec, in the order of the fields.
 type Problems []Problem
@@ -48,7 +51,7 @@ func (ps Problems) Format(c *Cluster) string {
 				fmt.Fprintf(&b, "%s:%d: ", r.Filename, r.Start.Line)
 			}
 		}
-		fmt.Fprintf(&b, "%s: %s", p.Field, p.Summary)
+		fmt.Fprintf(&b, "%s: %s", p.Field(), p.Summary)
 		if p.Detail != "" {
 			fmt.Fprintf(&b, ": %s", p.Detail)
 		}
@@ -60,7 +63,7 @@ func (ps Problems) Format(c *Cluster) string {
 func (ps Problems) Diagnostics(c *Cluster) hcl.Diagnostics {
 	var out hcl.Diagnostics
 	for _, p := range ps {
-		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: p.Summary, Detail: fmt.Sprintf("Field %s: %s", p.Field, p.Detail)}
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: p.Summary, Detail: fmt.Sprintf("Field %s: %s", p.Field(), p.Detail)}
 		if r, ok := c.rangeOf(p); ok {
 			d.Subject = &r
 		}
@@ -74,7 +77,7 @@ func (c *Cluster) rangeOf(p Problem) (hcl.Range, bool) {
 	if c == nil || c.Ranges == nil {
 		return hcl.Range{}, false
 	}
-	field := p.Field
+	field := p.Field()
 	for field != "" {
 		if r, ok := c.Ranges[field]; ok {
 			if p.Line > 0 {
@@ -126,8 +129,8 @@ type validator struct {
 	ps Problems
 }
 
-func (v *validator) add(field, summary, detail string, args ...any) {
-	v.ps = append(v.ps, Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+func (v *validator) add(at Path, summary, detail string, args ...any) {
+	v.ps = append(v.ps, Problem{Path: at, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 }
 
 // Validate checks a spec (after WithDefaults) for anything that would yield a broken cluster.
@@ -141,13 +144,13 @@ func Validate(c *Cluster) Problems {
 	v.program("etcd", c.Etcd)
 	v.program("cni_plugins", c.CNIPlugins)
 	if c.CNIPlugins.Delivery != DeliveryDownload {
-		v.add("cni_plugins.delivery", "Unsupported delivery", "CNI plugins are installed only by download")
+		v.add(At("cni_plugins", "delivery"), "Unsupported delivery", "CNI plugins are installed only by download")
 	}
 	v.etcdSnapshots()
 	v.etcdRestore()
 	v.machineSecrets()
-	v.role("controllers", c.ControllerDefaults)
-	v.role("workers", c.WorkerDefaults)
+	v.role(At("controllers"), c.ControllerDefaults)
+	v.role(At("workers"), c.WorkerDefaults)
 	v.machines()
 	return append(v.ps, platformProblems(c)...)
 }
@@ -180,37 +183,37 @@ func AsInvalid(err error) (*Invalid, bool) {
 func (v *validator) cluster() {
 	c := v.c
 	if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
-		v.add("cluster", "Invalid cluster name", "%q: %s", c.Name, strings.Join(errs, "; "))
+		v.add(At("cluster"), "Invalid cluster name", "%q: %s", c.Name, strings.Join(errs, "; "))
 	}
 	if m := versionRE.FindStringSubmatch(c.KubernetesVersion); m == nil {
-		v.add("cluster.kubernetes_version", "Invalid Kubernetes version", "%q is not a release version like \"v1.35.4\"", c.KubernetesVersion)
+		v.add(At("cluster", "kubernetes_version"), "Invalid Kubernetes version", "%q is not a release version like \"v1.35.4\"", c.KubernetesVersion)
 	} else if minor, _ := strconv.Atoi(m[1]); minor < minMinor || minor > maxMinor {
-		v.add("cluster.kubernetes_version", "Unsupported Kubernetes version", "%s: liftoff renders v1.%d to v1.%d", c.KubernetesVersion, minMinor, maxMinor)
+		v.add(At("cluster", "kubernetes_version"), "Unsupported Kubernetes version", "%s: liftoff renders v1.%d to v1.%d", c.KubernetesVersion, minMinor, maxMinor)
 	}
-	oneOf(v, "cluster.os", "operating system", c.OS, OSFlatcar, OSFCOS)
-	oneOf(v, "cluster.control_plane", "control-plane mode", c.ControlPlane, ControlPlaneStatic, ControlPlaneSelfHosted)
-	oneOf(v, "cluster.networking", "networking", c.Networking, "flannel", "none")
-	oneOf(v, "cluster.arch", "architecture", c.Arch, "amd64", "arm64")
+	oneOf(v, At("cluster", "os"), "operating system", c.OS, OSFlatcar, OSFCOS)
+	oneOf(v, At("cluster", "control_plane"), "control-plane mode", c.ControlPlane, ControlPlaneStatic, ControlPlaneSelfHosted)
+	oneOf(v, At("cluster", "networking"), "networking", c.Networking, "flannel", "none")
+	oneOf(v, At("cluster", "arch"), "architecture", c.Arch, "amd64", "arm64")
 	if u, err := url.Parse(c.APIServer); err != nil || u.Scheme != "https" || u.Hostname() == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
-		v.add("cluster.api_server", "Invalid API server URL", "%q must be https://HOST:PORT with nothing after the port", c.APIServer)
+		v.add(At("cluster", "api_server"), "Invalid API server URL", "%q must be https://HOST:PORT with nothing after the port", c.APIServer)
 	} else if p, _ := strconv.Atoi(u.Port()); p < 1 || p > 65535 {
-		v.add("cluster.api_server", "Invalid API server URL", "port %s is out of range", u.Port())
+		v.add(At("cluster", "api_server"), "Invalid API server URL", "port %s is out of range", u.Port())
 	} else if net.ParseIP(u.Hostname()) == nil {
 		if errs := validation.IsDNS1123Subdomain(u.Hostname()); len(errs) > 0 {
-			v.add("cluster.api_server", "Invalid API server URL", "host %q: %s", u.Hostname(), strings.Join(errs, "; "))
+			v.add(At("cluster", "api_server"), "Invalid API server URL", "host %q: %s", u.Hostname(), strings.Join(errs, "; "))
 		}
 	}
 	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
-		v.add("cluster.cluster_domain", "Invalid cluster domain", "%q: %s", c.ClusterDomain, strings.Join(errs, "; "))
+		v.add(At("cluster", "cluster_domain"), "Invalid cluster domain", "%q: %s", c.ClusterDomain, strings.Join(errs, "; "))
 	}
 	for i, k := range c.SSHAuthorizedKeys {
 		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(bytes.TrimSpace(rest)) > 0 {
-			v.add(fmt.Sprintf("cluster.ssh_authorized_keys[%d]", i), "Invalid SSH authorized key", "key %d is not one OpenSSH authorized_keys line", i+1)
+			v.add(At("cluster", "ssh_authorized_keys").Index(i), "Invalid SSH authorized key", "key %d is not one OpenSSH authorized_keys line", i+1)
 		}
 	}
 }
 
-func oneOf(v *validator, field, what, got string, allowed ...string) {
+func oneOf(v *validator, field Path, what, got string, allowed ...string) {
 	for _, a := range allowed {
 		if got == a {
 			return
@@ -228,11 +231,12 @@ func quoteAll(in []string) []string {
 }
 
 type namedPrefix struct {
-	field string
+	field Path
 	p     netip.Prefix
+	host  bool // one of host_cidrs
 }
 
-func (v *validator) prefix(field, s string) (netip.Prefix, bool) {
+func (v *validator) prefix(field Path, s string) (netip.Prefix, bool) {
 	p, err := netip.ParsePrefix(s)
 	switch {
 	case err != nil:
@@ -251,26 +255,26 @@ func (v *validator) prefix(field, s string) (netip.Prefix, bool) {
 func (v *validator) network() {
 	c := v.c
 	var ranges []namedPrefix
-	pod, podOK := v.prefix("cluster.pod_cidr", c.PodCIDR)
+	pod, podOK := v.prefix(At("cluster", "pod_cidr"), c.PodCIDR)
 	if podOK {
-		ranges = append(ranges, namedPrefix{"cluster.pod_cidr", pod})
+		ranges = append(ranges, namedPrefix{At("cluster", "pod_cidr"), pod, false})
 		if pod.Bits() > 24 {
-			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s: each node gets a /24, so the pod CIDR must be /24 or larger", c.PodCIDR)
+			v.add(At("cluster", "pod_cidr"), "Pod CIDR too small", "%s: each node gets a /24, so the pod CIDR must be /24 or larger", c.PodCIDR)
 		} else if n := len(c.Controllers) + len(c.Workers) + c.poolCapacity(); n > 1<<(24-pod.Bits()) {
-			v.add("cluster.pod_cidr", "Pod CIDR too small", "%s holds %d node /24s, but the spec has %d machines", c.PodCIDR, 1<<(24-pod.Bits()), n)
+			v.add(At("cluster", "pod_cidr"), "Pod CIDR too small", "%s holds %d node /24s, but the spec has %d machines", c.PodCIDR, 1<<(24-pod.Bits()), n)
 		}
 	}
-	svc, svcOK := v.prefix("cluster.service_cidr", c.ServiceCIDR)
+	svc, svcOK := v.prefix(At("cluster", "service_cidr"), c.ServiceCIDR)
 	if svcOK {
-		ranges = append(ranges, namedPrefix{"cluster.service_cidr", svc})
+		ranges = append(ranges, namedPrefix{At("cluster", "service_cidr"), svc, false})
 		if svc.Bits() < 12 || svc.Bits() > 28 {
-			v.add("cluster.service_cidr", "Unsupported service CIDR size", "%s: kube-apiserver accepts IPv4 service CIDRs from /12 to /28 here", c.ServiceCIDR)
+			v.add(At("cluster", "service_cidr"), "Unsupported service CIDR size", "%s: kube-apiserver accepts IPv4 service CIDRs from /12 to /28 here", c.ServiceCIDR)
 		}
 	}
 	for i, h := range c.HostCIDRs {
-		f := fmt.Sprintf("cluster.host_cidrs[%d]", i)
+		f := At("cluster", "host_cidrs").Index(i)
 		if p, ok := v.prefix(f, h); ok {
-			ranges = append(ranges, namedPrefix{f, p})
+			ranges = append(ranges, namedPrefix{f, p, true})
 		}
 	}
 	for i := range ranges {
@@ -282,7 +286,7 @@ func (v *validator) network() {
 	}
 	hosts := 0
 	for _, r := range ranges {
-		if strings.HasPrefix(r.field, "cluster.host_cidrs") {
+		if r.host {
 			hosts++
 		}
 	}
@@ -296,14 +300,14 @@ func (v *validator) network() {
 			if !r.p.Contains(ip) {
 				continue
 			}
-			if strings.HasPrefix(r.field, "cluster.host_cidrs") {
+			if r.host {
 				inHost = true
 			} else {
-				v.add(n.Role+"."+n.Name+".ip", "Machine IP inside a cluster CIDR", "%s is inside %s (%s), which the cluster routes itself", n.IP, r.p, r.field)
+				v.add(MachinePath(n).Attr("ip"), "Machine IP inside a cluster CIDR", "%s is inside %s (%s), which the cluster routes itself", n.IP, r.p, r.field)
 			}
 		}
 		if !inHost {
-			v.add(n.Role+"."+n.Name+".ip", "Machine IP outside the host CIDRs", "%s is in none of host_cidrs", n.IP)
+			v.add(MachinePath(n).Attr("ip"), "Machine IP outside the host CIDRs", "%s is in none of host_cidrs", n.IP)
 		}
 	}
 }
@@ -322,8 +326,8 @@ func ParseDuration(s string) (time.Duration, error) {
 
 func (v *validator) pki() {
 	p := v.c.PKI
-	oneOf(v, "pki.key_algorithm", "key algorithm", p.KeyAlgorithm, algorithms...)
-	dur := func(field, s string) time.Duration {
+	oneOf(v, At("pki", "key_algorithm"), "key algorithm", p.KeyAlgorithm, algorithms...)
+	dur := func(field Path, s string) time.Duration {
 		d, err := ParseDuration(s)
 		if err != nil || d <= 0 {
 			v.add(field, "Invalid duration", "%q is not a positive duration like \"8760h\" or \"365d\"", s)
@@ -331,18 +335,18 @@ func (v *validator) pki() {
 		}
 		return d
 	}
-	ca, cert, renew := dur("pki.ca_validity", p.CAValidity), dur("pki.cert_validity", p.CertValidity), dur("pki.renew_before", p.RenewBefore)
+	ca, cert, renew := dur(At("pki", "ca_validity"), p.CAValidity), dur(At("pki", "cert_validity"), p.CertValidity), dur(At("pki", "renew_before"), p.RenewBefore)
 	if ca > 0 && cert > 0 && cert > ca {
-		v.add("pki.cert_validity", "Certificates outlive their CA", "cert_validity %s is longer than ca_validity %s", p.CertValidity, p.CAValidity)
+		v.add(At("pki", "cert_validity"), "Certificates outlive their CA", "cert_validity %s is longer than ca_validity %s", p.CertValidity, p.CAValidity)
 	}
 	if cert > 0 && renew > 0 && renew >= cert {
-		v.add("pki.renew_before", "Renewal window too long", "renew_before %s is not shorter than cert_validity %s, so every render would renew", p.RenewBefore, p.CertValidity)
+		v.add(At("pki", "renew_before"), "Renewal window too long", "renew_before %s is not shorter than cert_validity %s, so every render would renew", p.RenewBefore, p.CertValidity)
 	}
-	if ttl := dur("pki.bootstrap_token_ttl", p.BootstrapTokenTTL); ttl > 0 && ttl < time.Minute {
-		v.add("pki.bootstrap_token_ttl", "Bootstrap token too short-lived", "%s: a machine needs at least a minute from its render to join", p.BootstrapTokenTTL)
+	if ttl := dur(At("pki", "bootstrap_token_ttl"), p.BootstrapTokenTTL); ttl > 0 && ttl < time.Minute {
+		v.add(At("pki", "bootstrap_token_ttl"), "Bootstrap token too short-lived", "%s: a machine needs at least a minute from its render to join", p.BootstrapTokenTTL)
 	}
 	if cert > 0 && cert < time.Hour {
-		v.add("pki.cert_validity", "Certificates too short-lived", "%s: certificates must be valid for at least an hour", p.CertValidity)
+		v.add(At("pki", "cert_validity"), "Certificates too short-lived", "%s: certificates must be valid for at least an hour", p.CertValidity)
 	}
 	for i, s := range p.ExtraSANs {
 		if net.ParseIP(s) != nil {
@@ -350,12 +354,12 @@ func (v *validator) pki() {
 		}
 		base, wildcard := strings.CutPrefix(s, "*.")
 		if errs := validation.IsDNS1123Subdomain(base); len(errs) > 0 {
-			v.add(fmt.Sprintf("pki.extra_sans[%d]", i), "Invalid subject alternative name", "%q is neither an IP address nor a DNS name", s)
+			v.add(At("pki", "extra_sans").Index(i), "Invalid subject alternative name", "%q is neither an IP address nor a DNS name", s)
 			continue
 		}
 		// A wildcard must stay inside one domain the cluster's owner holds: *.example.com, not *.com.
 		if wildcard && !strings.Contains(base, ".") {
-			v.add(fmt.Sprintf("pki.extra_sans[%d]", i), "Over-broad subject alternative name",
+			v.add(At("pki", "extra_sans").Index(i), "Over-broad subject alternative name",
 				"%q would let the apiserver's certificate stand for every name under %q; name a domain of your own, like *.%s.example", s, base, base)
 		}
 	}
@@ -369,41 +373,41 @@ func (v *validator) images() {
 		{"flannel", img.Flannel}, {"flannel_cni_plugin", img.FlannelCNIPlugin}, {"pause", img.Pause}, {"liftoff", img.Liftoff},
 	} {
 		if !imageRE.MatchString(f.ref) {
-			v.add("images."+f.name, "Invalid image reference", "%q is not an image reference like registry.k8s.io/pause:3.10.1 or one pinned with @sha256:<64 hex digits>", f.ref)
+			v.add(At("images", f.name), "Invalid image reference", "%q is not an image reference like registry.k8s.io/pause:3.10.1 or one pinned with @sha256:<64 hex digits>", f.ref)
 		}
 	}
 }
 
 func (v *validator) program(name string, p *Program) {
-	oneOf(v, name+".delivery", "delivery", p.Delivery, DeliveryDownload, DeliveryContainer, DeliverySysext)
+	oneOf(v, At(name, "delivery"), "delivery", p.Delivery, DeliveryDownload, DeliveryContainer, DeliverySysext)
 	if p.SHA512 != "" && !sha512RE.MatchString(p.SHA512) {
-		v.add(name+".sha512", "Invalid sha512", "%q is not 128 hex digits", p.SHA512)
+		v.add(At(name, "sha512"), "Invalid sha512", "%q is not 128 hex digits", p.SHA512)
 	}
 	if !strings.HasPrefix(p.Version, "v") {
-		v.add(name+".version", "Invalid version", "%q must be a release tag such as v1.35.4", p.Version)
+		v.add(At(name, "version"), "Invalid version", "%q must be a release tag such as v1.35.4", p.Version)
 	}
 	switch p.Delivery {
 	case DeliveryDownload, DeliverySysext:
 		if p.URL == "" {
-			v.add(name+".url", "Missing URL", "%s delivery fetches from url; set it", p.Delivery)
+			v.add(At(name, "url"), "Missing URL", "%s delivery fetches from url; set it", p.Delivery)
 		} else if u, err := url.Parse(p.Expand(v.c.Arch)); err != nil || u.Scheme != "https" || u.Host == "" {
-			v.add(name+".url", "Invalid URL", "%q must be an https URL (Ignition and the installer verify TLS)", p.URL)
+			v.add(At(name, "url"), "Invalid URL", "%q must be an https URL (Ignition and the installer verify TLS)", p.URL)
 		}
 		if p.Delivery == DeliverySysext && p.SHA512 == "" {
-			v.add(name+".sha512", "Missing sha512", "a sysext image is fetched by Ignition and must be pinned with sha512")
+			v.add(At(name, "sha512"), "Missing sha512", "a sysext image is fetched by Ignition and must be pinned with sha512")
 		}
 		if _, _, published := PublishedChecksum(name, p, v.c.Arch); p.Delivery == DeliveryDownload && p.SHA512 == "" && !published {
-			v.add(name+".sha512", "Missing sha512", "%q is not liftoff's default download, whose published checksum it knows; pin the file with sha512", p.URL)
+			v.add(At(name, "sha512"), "Missing sha512", "%q is not liftoff's default download, whose published checksum it knows; pin the file with sha512", p.URL)
 		}
 		if p.Image != "" {
-			v.add(name+".image", "Image set for a non-container delivery", "image is used only with delivery = \"container\"")
+			v.add(At(name, "image"), "Image set for a non-container delivery", "image is used only with delivery = \"container\"")
 		}
 	case DeliveryContainer:
 		if !imageRE.MatchString(p.Image) || !strings.Contains(p.Image, "@sha256:") {
-			v.add(name+".image", "Container image not pinned", "%q: container delivery needs an image pinned by digest (name@sha256:<64 hex digits>)", p.Image)
+			v.add(At(name, "image"), "Container image not pinned", "%q: container delivery needs an image pinned by digest (name@sha256:<64 hex digits>)", p.Image)
 		}
 		if p.URL != "" || p.SHA512 != "" {
-			v.add(name+".url", "URL set for container delivery", "url and sha512 are used only with download or sysext delivery")
+			v.add(At(name, "url"), "URL set for container delivery", "url and sha512 are used only with download or sysext delivery")
 		}
 	}
 }
@@ -413,14 +417,14 @@ func (v *validator) program(name string, p *Program) {
 func (v *validator) etcdSnapshots() {
 	s := v.c.EtcdSnapshots
 	if d, err := ParseDuration(s.Interval); err != nil || d <= 0 {
-		v.add("etcd_snapshots.interval", "Invalid duration", "%q is not a positive duration like \"1h\", \"30m\" or \"1d\"", s.Interval)
+		v.add(At("etcd_snapshots", "interval"), "Invalid duration", "%q is not a positive duration like \"1h\", \"30m\" or \"1d\"", s.Interval)
 	} else if d < MinEtcdSnapshotInterval {
-		v.add("etcd_snapshots.interval", "Snapshot interval too short",
+		v.add(At("etcd_snapshots", "interval"), "Snapshot interval too short",
 			"%s: snapshots must be at least %s apart, as each one reads the whole etcd database", s.Interval,
 			strings.TrimSuffix(MinEtcdSnapshotInterval.String(), "0s"))
 	}
 	if *s.Keep < 1 {
-		v.add("etcd_snapshots.keep", "Invalid snapshot count", "keep = %d: keep at least 1 snapshot, or set enabled = false to take none", *s.Keep)
+		v.add(At("etcd_snapshots", "keep"), "Invalid snapshot count", "keep = %d: keep at least 1 snapshot, or set enabled = false to take none", *s.Keep)
 	}
 }
 
@@ -436,14 +440,14 @@ func (v *validator) etcdRestore() {
 		return
 	}
 	if r.URL == "" {
-		v.add("etcd_restore.url", "Missing URL", "set url to the https URL each controller downloads the snapshot from")
+		v.add(At("etcd_restore", "url"), "Missing URL", "set url to the https URL each controller downloads the snapshot from")
 	} else if u, err := url.Parse(r.URL); err != nil || u.Scheme != "https" || u.Host == "" || !urlTextRE.MatchString(r.URL) {
-		v.add("etcd_restore.url", "Invalid URL", "%q must be an https URL, with anything but RFC 3986's characters percent-encoded", r.URL)
+		v.add(At("etcd_restore", "url"), "Invalid URL", "%q must be an https URL, with anything but RFC 3986's characters percent-encoded", r.URL)
 	}
 	if r.SHA256 == "" {
-		v.add("etcd_restore.sha256", "Missing sha256", "a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file")
+		v.add(At("etcd_restore", "sha256"), "Missing sha256", "a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file")
 	} else if !sha256RE.MatchString(r.SHA256) {
-		v.add("etcd_restore.sha256", "Invalid sha256", "%q is not 64 lowercase hex digits (the first field of the snapshot's .sha256 file)", r.SHA256)
+		v.add(At("etcd_restore", "sha256"), "Invalid sha256", "%q is not 64 lowercase hex digits (the first field of the snapshot's .sha256 file)", r.SHA256)
 	}
 }
 
@@ -453,33 +457,33 @@ func (v *validator) machineSecrets() {
 	case s == nil:
 		// A platform that serves configs in the clear requires machine_secrets (its own validation).
 	case s.Server != "" && s.InIgnition:
-		v.add("machine_secrets.in_ignition", "Conflicting machine secrets", "machine secrets are either fetched from server or in the Ignition configs, not both")
+		v.add(At("machine_secrets", "in_ignition"), "Conflicting machine secrets", "machine secrets are either fetched from server or in the Ignition configs, not both")
 	case s.Server != "":
 		host, port, err := net.SplitHostPort(s.Server)
 		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			v.add("machine_secrets.server", "Invalid secrets server", "%q is not HOST:PORT", s.Server)
+			v.add(At("machine_secrets", "server"), "Invalid secrets server", "%q is not HOST:PORT", s.Server)
 		} else if net.ParseIP(host) == nil {
 			if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
-				v.add("machine_secrets.server", "Invalid secrets server", "host %q: %s", host, strings.Join(errs, "; "))
+				v.add(At("machine_secrets", "server"), "Invalid secrets server", "host %q: %s", host, strings.Join(errs, "; "))
 			}
 		}
 	}
 }
 
-func (v *validator) role(prefix string, r *RoleDefaults) {
-	v.labels(prefix+".labels", r.Labels)
-	v.taints(prefix+".taints", r.Taints)
-	v.snippets(prefix+".snippets", r.Snippets)
+func (v *validator) role(at Path, r *RoleDefaults) {
+	v.labels(at.Attr("labels"), r.Labels)
+	v.taints(at.Attr("taints"), r.Taints)
+	v.snippets(at.Attr("snippets"), r.Snippets)
 }
 
-func (v *validator) labels(field string, labels map[string]string) {
+func (v *validator) labels(field Path, labels map[string]string) {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		f := fmt.Sprintf("%s[%q]", field, k)
+		f := field.Key(k)
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			v.add(f, "Invalid label key", "%q: %s", k, strings.Join(errs, "; "))
 		}
@@ -492,9 +496,9 @@ func (v *validator) labels(field string, labels map[string]string) {
 	}
 }
 
-func (v *validator) taints(field string, taints []string) {
+func (v *validator) taints(field Path, taints []string) {
 	for i, t := range taints {
-		f := fmt.Sprintf("%s[%d]", field, i)
+		f := field.Index(i)
 		m := taintRE.FindStringSubmatch(t)
 		if m == nil {
 			v.add(f, "Invalid taint", "%q is not key=value:Effect or key:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute", t)
@@ -509,10 +513,10 @@ func (v *validator) taints(field string, taints []string) {
 	}
 }
 
-func (v *validator) snippets(field string, snippets []string) {
+func (v *validator) snippets(field Path, snippets []string) {
 	variant, _ := butane.Header(v.c.OS)
 	for i, s := range snippets {
-		f := fmt.Sprintf("%s[%d]", field, i)
+		f := field.Index(i)
 		if _, err := butane.Translate([]byte(s)); err != nil {
 			var be *butane.Error
 			if !errors.As(err, &be) {
@@ -520,9 +524,9 @@ func (v *validator) snippets(field string, snippets []string) {
 				continue
 			}
 			for _, is := range be.Issues {
-				p := Problem{Field: f, Summary: "Invalid Butane snippet", Detail: is.String()}
+				p := Problem{Path: f, Summary: "Invalid Butane snippet", Detail: is.String()}
 				if is.Line > 0 {
-					p.Line = v.c.LineOf(f, is.Line)
+					p.Line = v.c.LineOf(f.String(), is.Line)
 					p.Detail = fmt.Sprintf("snippet line %d: %s", is.Line, strings.TrimPrefix(is.String(), fmt.Sprintf("line %d, ", is.Line)))
 				}
 				v.ps = append(v.ps, p)
@@ -538,40 +542,42 @@ func (v *validator) snippets(field string, snippets []string) {
 func (v *validator) machines() {
 	c := v.c
 	if len(c.Controllers) == 0 {
-		v.add("cluster", "No controllers", "a cluster needs at least one controller block")
+		v.add(At("cluster", "controllers"), "No controllers", "a cluster needs at least one controller block")
 	}
 	if n := len(c.Controllers); n > maxControls {
-		v.add("controller."+c.Controllers[maxControls].Name, "Too many controllers", "%d controllers: etcd clusters larger than %d only slow writes down", n, maxControls)
+		v.add(MachinePath(c.Controllers[maxControls]), "Too many controllers", "%d controllers: etcd clusters larger than %d only slow writes down", n, maxControls)
 	}
 	if n := len(c.Controllers); n > 0 && n%2 == 0 && !c.AllowEvenControllers {
-		v.add("controller."+c.Controllers[n-1].Name, "Even number of controllers",
+		v.add(MachinePath(c.Controllers[n-1]), "Even number of controllers",
 			"%d controllers tolerate no more failures than %d; remove one, add one, or set allow_even_controllers = true", n, n-1)
 	}
 	if c.Bootstrap != nil && c.ControlPlane != ControlPlaneSelfHosted {
-		v.add("bootstrap."+c.Bootstrap.Name, "Bootstrap machine without a pivot",
+		v.add(MachinePath(*c.Bootstrap), "Bootstrap machine without a pivot",
 			"a bootstrap machine runs the temporary control plane of a self-hosted cluster's pivot; set control_plane = %q or remove the bootstrap block", ControlPlaneSelfHosted)
 	}
 	seen := map[string]map[string]string{"name": {}, "mac": {}, "ip": {}, "domain": {}}
 	for _, p := range c.WorkerPools {
-		prefix := "worker_pool." + p.Name
+		prefix := Block("worker_pool", p.Name)
 		if errs := validation.IsDNS1123Label(p.Name); len(errs) > 0 {
 			v.add(prefix, "Invalid worker pool name", "%q: %s", p.Name, strings.Join(errs, "; "))
 		}
 		if prev, ok := seen["name"][p.Name]; ok {
 			v.add(prefix, "Duplicate name", "%q is also used by %s", p.Name, prev)
 		}
-		seen["name"][p.Name] = prefix
+		seen["name"][p.Name] = prefix.String()
 		if p.Size < 0 {
-			v.add(prefix+".size", "Invalid pool size", "%d is negative", p.Size)
+			v.add(prefix.Attr("size"), "Invalid pool size", "%d is negative", p.Size)
 		}
 		if p.MaxSize < p.Size {
-			v.add(prefix+".max_size", "Invalid pool size", "max_size %d is smaller than size %d", p.MaxSize, p.Size)
+			v.add(prefix.Attr("max_size"), "Invalid pool size", "max_size %d is smaller than size %d", p.MaxSize, p.Size)
 		}
-		v.labels(prefix+".labels", p.Labels)
-		v.taints(prefix+".taints", p.Taints)
-		v.snippets(prefix+".snippets", p.Snippets)
+		v.labels(prefix.Attr("labels"), p.Labels)
+		v.taints(prefix.Attr("taints"), p.Taints)
+		v.snippets(prefix.Attr("snippets"), p.Snippets)
 	}
-	dup := func(kind, value, field string) {
+	// dup reports a value of a kind (name, ip, mac, domain) that an earlier machine has, at field
+	// of the machine owner.
+	dup := func(kind, value string, owner, field Path) {
 		if value == "" {
 			return
 		}
@@ -579,38 +585,38 @@ func (v *validator) machines() {
 			v.add(field, "Duplicate "+kind, "%q is also used by %s", value, prev)
 			return
 		}
-		seen[kind][value] = strings.TrimSuffix(field, "."+kind)
+		seen[kind][value] = owner.String()
 	}
 	for _, n := range c.Machines() {
-		prefix := n.Role + "." + n.Name
+		prefix := MachinePath(n)
 		if errs := validation.IsDNS1123Label(n.Name); len(errs) > 0 {
 			v.add(prefix, "Invalid machine name", "%q becomes the node name and hostname: %s", n.Name, strings.Join(errs, "; "))
 		}
-		dup("name", n.Name, prefix)
+		dup("name", n.Name, prefix, prefix)
 		if ip, err := netip.ParseAddr(n.IP); err != nil || !ip.Is4() {
-			v.add(prefix+".ip", "Invalid IP address", "%q is not an IPv4 address", n.IP)
+			v.add(prefix.Attr("ip"), "Invalid IP address", "%q is not an IPv4 address", n.IP)
 		} else if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-			v.add(prefix+".ip", "Unusable IP address", "%s cannot be a machine's address", n.IP)
+			v.add(prefix.Attr("ip"), "Unusable IP address", "%s cannot be a machine's address", n.IP)
 		} else {
-			dup("ip", ip.String(), prefix+".ip")
+			dup("ip", ip.String(), prefix, prefix.Attr("ip"))
 		}
 		if n.MAC != "" {
 			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
-				v.add(prefix+".mac", "Invalid MAC address", "%q is not a 6-byte MAC address like 52:54:00:a1:9c:ae, 52-54-00-A1-9C-AE or 5254.00a1.9cae", n.MAC)
+				v.add(prefix.Attr("mac"), "Invalid MAC address", "%q is not a 6-byte MAC address like 52:54:00:a1:9c:ae, 52-54-00-A1-9C-AE or 5254.00a1.9cae", n.MAC)
 			} else {
-				dup("mac", hw.String(), prefix+".mac")
+				dup("mac", hw.String(), prefix, prefix.Attr("mac"))
 			}
 		}
 		if n.Domain != "" {
 			if errs := validation.IsDNS1123Subdomain(n.Domain); len(errs) > 0 {
-				v.add(prefix+".domain", "Invalid domain", "%q: %s", n.Domain, strings.Join(errs, "; "))
+				v.add(prefix.Attr("domain"), "Invalid domain", "%q: %s", n.Domain, strings.Join(errs, "; "))
 			} else {
-				dup("domain", n.Domain, prefix+".domain")
+				dup("domain", n.Domain, prefix, prefix.Attr("domain"))
 			}
 		}
-		v.labels(prefix+".labels", n.Labels)
-		v.taints(prefix+".taints", n.Taints)
-		v.snippets(prefix+".snippets", n.Snippets)
+		v.labels(prefix.Attr("labels"), n.Labels)
+		v.taints(prefix.Attr("taints"), n.Taints)
+		v.snippets(prefix.Attr("snippets"), n.Snippets)
 	}
 }
 

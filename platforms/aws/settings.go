@@ -121,19 +121,19 @@ func (s settings) etcdDevice(controller string) string {
 	return s.EtcdVolumeDevice
 }
 
-func field(setting string) string { return spec.PlatformField(spec.PlatformAWS, setting) }
+func field(setting string) spec.Path { return spec.PlatformField(spec.PlatformAWS, setting) }
 
 // Validate checks the AWS settings: names AWS would refuse, instance types of the wrong format or
 // architecture or for a worker pool the spec does not have, and an etcd volume for every controller.
 func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	var ps spec.Problems
-	add := func(field, summary, detail string, args ...any) {
-		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	add := func(field spec.Path, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Path: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 	}
 	s := settingsOf(c)
 
 	if c.Bootstrap != nil {
-		add("bootstrap."+c.Bootstrap.Name, "Bootstrap machine not supported on AWS",
+		add(spec.MachinePath(*c.Bootstrap), "Bootstrap machine not supported on AWS",
 			"the aws platform has no instance for a bootstrap machine yet; remove the bootstrap block, and the first controller runs the bootstrap control plane")
 	}
 	if !regionRE.MatchString(s.Region) {
@@ -153,7 +153,7 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	if s.AMI != "" && !amiRE.MatchString(s.AMI) {
 		add(field("ami"), "Invalid AMI ID", "%q is not an image ID like ami-0123456789abcdef0", s.AMI)
 	}
-	instanceType := func(f, t string) {
+	instanceType := func(f spec.Path, t string) {
 		m := instanceTypeRE.FindStringSubmatch(t)
 		if m == nil {
 			add(f, "Invalid instance type", "%q is not an EC2 instance type like m6i.large (FAMILY.SIZE)", t)
@@ -174,7 +174,7 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		pools[p.Name] = true
 	}
 	for _, name := range sortedKeys(s.WorkerPoolInstanceTypes) {
-		f := fmt.Sprintf("%s[%q]", field("worker_pool_instance_types"), name)
+		f := field("worker_pool_instance_types").Key(name)
 		if !pools[name] {
 			add(f, "Instance type for an unknown worker pool", "%q is not a worker_pool of the spec", name)
 			continue
@@ -200,7 +200,7 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 			}
 		}
 		for _, name := range sortedKeys(s.EtcdVolumeIDs) {
-			id, f := s.EtcdVolumeIDs[name], fmt.Sprintf("%s[%q]", field("etcd_volume_ids"), name)
+			id, f := s.EtcdVolumeIDs[name], field("etcd_volume_ids").Key(name)
 			switch {
 			case !controllers[name]:
 				add(f, "Volume for an unknown controller", "%q is not a controller of the spec", name)

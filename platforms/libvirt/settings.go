@@ -85,13 +85,13 @@ func or(v, def int) int {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-func field(setting string) string { return spec.PlatformField("libvirt", setting) }
+func field(setting string) spec.Path { return spec.PlatformField("libvirt", setting) }
 
 // Validate checks the settings and that every machine has an address of the network's own.
 func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	var ps spec.Problems
-	add := func(f, summary, detail string, args ...any) {
-		ps = append(ps, spec.Problem{Field: f, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	add := func(f spec.Path, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Path: f, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 	}
 	p := c.Platform.Settings.(*Settings)
 	if p.Image == "" || !path.IsAbs(p.Image) || path.Clean(p.Image) != p.Image {
@@ -113,15 +113,15 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		}
 	}
 	if c.Arch != "" && c.Arch != "amd64" && c.Arch != "arm64" {
-		add("cluster.arch", "Unsupported architecture", "libvirt machines are amd64 or arm64, not %q", c.Arch)
+		add(spec.At("cluster", "arch"), "Unsupported architecture", "libvirt machines are amd64 or arm64, not %q", c.Arch)
 	}
 	if len(c.HostCIDRs) == 0 {
-		add("cluster.host_cidrs", "Missing host CIDRs", "the libvirt platform defines a network for the machines: set host_cidrs, whose first range is that network's (its first address is the host's)")
+		add(spec.At("cluster", "host_cidrs"), "Missing host CIDRs", "the libvirt platform defines a network for the machines: set host_cidrs, whose first range is that network's (its first address is the host's)")
 		return ps
 	}
 	prefix, err := netip.ParsePrefix(c.HostCIDRs[0])
 	if err != nil || !prefix.Addr().Is4() {
-		add("cluster.host_cidrs[0]", "Invalid network", "%q is not an IPv4 CIDR the libvirt network can have", c.HostCIDRs[0])
+		add(spec.At("cluster", "host_cidrs").Index(0), "Invalid network", "%q is not an IPv4 CIDR the libvirt network can have", c.HostCIDRs[0])
 		return ps
 	}
 	gateway := gatewayOf(prefix)
@@ -130,9 +130,9 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		switch {
 		case err != nil:
 		case !prefix.Contains(ip) || ip == prefix.Masked().Addr():
-			add(n.Role+"."+n.Name+".ip", "Address outside the network", "%s is not a host address of %s, the libvirt network's (host_cidrs[0])", n.IP, prefix.Masked())
+			add(spec.MachinePath(n).Attr("ip"), "Address outside the network", "%s is not a host address of %s, the libvirt network's (host_cidrs[0])", n.IP, prefix.Masked())
 		case ip == gateway:
-			add(n.Role+"."+n.Name+".ip", "Address of the host", "%s is the libvirt network's own address (the first of %s): give the machine another", n.IP, prefix.Masked())
+			add(spec.MachinePath(n).Attr("ip"), "Address of the host", "%s is the libvirt network's own address (the first of %s): give the machine another", n.IP, prefix.Masked())
 		}
 	}
 	return ps

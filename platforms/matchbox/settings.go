@@ -91,18 +91,18 @@ func (s settings) installDisk(n spec.Node) string {
 // argsSetByLiftoff are kernel arguments the profiles set themselves.
 var argsSetByLiftoff = []string{"initrd=", "flatcar.config.url=", "flatcar.first_boot=", "coreos.inst.", "coreos.live.rootfs_url=", "ignition.config.url="}
 
-func field(setting string) string { return spec.PlatformField(spec.PlatformMatchbox, setting) }
+func field(setting string) spec.Path { return spec.PlatformField(spec.PlatformMatchbox, setting) }
 
 // Validate checks the matchbox settings and that every machine can be told apart by its MAC.
 func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	var ps spec.Problems
-	add := func(field, summary, detail string, args ...any) {
-		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	add := func(field spec.Path, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Path: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 	}
 	s := settingsOf(c)
 	p := c.Platform.Settings.(*Settings)
 	if m := c.MachineSecrets; m == nil || (m.Server == "" && !m.InIgnition) {
-		add("machine_secrets", "Machine secrets served in the clear",
+		add(spec.At("machine_secrets"), "Machine secrets served in the clear",
 			"matchbox serves each machine's Ignition config over plain HTTP to anyone who knows its MAC address: set "+
 				"machine_secrets.server to the HOST:PORT where `liftoff bootstrap` serves each machine its keys over HTTPS, "+
 				"or machine_secrets.in_ignition = true to keep them in the configs (see docs/security.md)")
@@ -134,7 +134,7 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 		add(field("install_disk"), "Invalid install disk", "%q must be a device path like /dev/sda or /dev/disk/by-id/...", s.disk)
 	}
 	for i, a := range s.kernelArgs {
-		f := fmt.Sprintf("%s[%d]", field("kernel_args"), i)
+		f := field("kernel_args").Index(i)
 		switch {
 		case a == "" || strings.ContainsAny(a, " \t\n\"'"):
 			add(f, "Invalid kernel argument", "%q must be one argument without spaces or quotes", a)
@@ -144,13 +144,13 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	}
 
 	for _, n := range c.Machines() {
-		prefix := n.Role + "." + n.Name
+		prefix := spec.MachinePath(n)
 		if n.MAC == "" {
-			add(prefix+".mac", "Missing MAC address",
+			add(prefix.Attr("mac"), "Missing MAC address",
 				"matchbox tells machines apart by the MAC address of their boot interface; set mac on %s %s, like mac = \"52:54:00:a1:9c:ae\"", n.Role, n.Name)
 		}
 		if n.InstallDisk != "" && !diskRE.MatchString(n.InstallDisk) {
-			add(prefix+".install_disk", "Invalid install disk", "%q must be a device path like /dev/sda or /dev/disk/by-id/...", n.InstallDisk)
+			add(prefix.Attr("install_disk"), "Invalid install disk", "%q must be a device path like /dev/sda or /dev/disk/by-id/...", n.InstallDisk)
 		}
 	}
 	return ps

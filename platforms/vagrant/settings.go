@@ -84,13 +84,13 @@ func boxOS(box string) string {
 	return ""
 }
 
-func field(setting string) string { return spec.PlatformField(spec.PlatformVagrant, setting) }
+func field(setting string) spec.Path { return spec.PlatformField(spec.PlatformVagrant, setting) }
 
 // Validate checks that the box is one of the cluster's OS and that the machines' sizes are usable.
 func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 	var ps spec.Problems
-	add := func(field, summary, detail string, args ...any) {
-		ps = append(ps, spec.Problem{Field: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
+	add := func(field spec.Path, summary, detail string, args ...any) {
+		ps = append(ps, spec.Problem{Path: field, Summary: summary, Detail: fmt.Sprintf(detail, args...)})
 	}
 	s := settingsOf(c)
 	def := DefaultFlatcarBox
