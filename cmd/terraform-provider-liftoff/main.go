@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"log"
+	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
@@ -16,6 +17,7 @@ import (
 func main() {
 	debug := flag.Bool("debug", false, "run with support for debuggers such as delve")
 	flag.Parse()
+	quietFramework()
 	err := providerserver.Serve(context.Background(), provider.New(versions.Liftoff), providerserver.ServeOpts{
 		Address: provider.Address,
 		Debug:   *debug,
@@ -23,4 +25,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// quietFramework turns off the plugin framework's own trace logs unless a TF_LOG variable asks for
+// logs. The framework traces every value it walks, and Terraform drops those lines unless TF_LOG
+// is set; for a cluster of 1,000 workers, writing them cost a fifth of the provider's time in
+// every plan.
+func quietFramework() {
+	for _, v := range []string{"TF_LOG", "TF_LOG_PROVIDER", "TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK"} {
+		if os.Getenv(v) != "" {
+			return
+		}
+	}
+	os.Setenv("TF_LOG_SDK_FRAMEWORK", "off")
 }
