@@ -554,8 +554,9 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		cfg = butane.Merge(cfg, sc)
 	}
 	// The role's config was checked once; this machine's own files and its platform's additions are
-	// built from validated names and addresses at paths liftoff chooses, so the merge cannot conflict. A user's snippet can, so
-	// a machine with snippets gets the whole check. Tests parse every rendered config in full.
+	// built from validated names and addresses at paths liftoff chooses, so the merge cannot
+	// conflict. A user's snippet can, so a machine with snippets gets the whole check. Tests parse
+	// every rendered config in full.
 	var out []byte
 	if len(node.Snippets) > 0 {
 		out, err = butane.Marshal(cfg)

@@ -29,13 +29,18 @@ type Adapter interface {
 	NewSettings() any
 	// Validate checks a completed spec for what the platform needs; spec.Complete runs it.
 	Validate(c *spec.Cluster) spec.Problems
-	// MachineConfigs returns the function that gives what the platform adds to each machine's
-	// Ignition config (a nil config for nothing), or nil when it adds nothing to any. The generator
-	// merges it into the config it renders (generator.Options.MachineConfig), so the config a
-	// machine boots is the one in ignition/ and the index.
-	MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error)
 	// Render returns the platform's files for a spec that passed spec.Complete and its rendered assets.
 	Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error)
+}
+
+// MachineConfigurer is an Adapter that adds to the machines' own Ignition configs (a network
+// unit, a volume's mount).
+type MachineConfigurer interface {
+	// MachineConfigs returns the function that gives what the platform adds to each machine's
+	// Ignition config (a nil config for nothing). The generator merges it into the config it
+	// renders (generator.Options.MachineConfig), so the config a machine boots is the one in
+	// ignition/ and the index.
+	MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error)
 }
 
 var registry = struct {

@@ -22,8 +22,8 @@ func Cluster(c *spec.Cluster, opts generator.Options) (*generator.Result, error)
 	if err != nil {
 		return nil, err
 	}
-	if adapter != nil {
-		add, err := adapter.MachineConfigs(c)
+	if mc, ok := adapter.(platforms.MachineConfigurer); ok {
+		add, err := mc.MachineConfigs(c)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", adapter.Kind(), err)
 		}

@@ -74,6 +74,9 @@ type Adapter struct{}
 
 func init() { platforms.Register(Adapter{}) }
 
+// The platform adds to the machines' own configs.
+var _ platforms.MachineConfigurer = Adapter{}
+
 // Summary says what the platform is.
 func (Adapter) Summary() string {
 	return "EC2 with launch templates whose user data points at the full configs in S3."

@@ -11,7 +11,6 @@ import (
 	"path"
 	"strings"
 
-	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -49,11 +48,6 @@ func (Adapter) Summary() string {
 
 // NewSettings returns empty Settings.
 func (Adapter) NewSettings() any { return &Settings{} }
-
-// MachineConfigs adds nothing: the network gives each machine its address by its MAC.
-func (Adapter) MachineConfigs(*spec.Cluster) (func(spec.Node) (*igntypes.Config, error), error) {
-	return nil, nil
-}
 
 // Render writes the network, each machine's domain and Ignition config, and the script.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {

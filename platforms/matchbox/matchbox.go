@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"path"
 
-	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
-
 	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/platforms"
 	"github.com/liftoff-k8s/liftoff/spec"
@@ -62,11 +60,6 @@ type profile struct {
 	Name       string   `json:"name"`
 	Boot       *netBoot `json:"boot,omitempty"`
 	IgnitionID string   `json:"ignition_id,omitempty"`
-}
-
-// MachineConfigs adds nothing: a machine's final config is served as the generator rendered it.
-func (Adapter) MachineConfigs(*spec.Cluster) (func(spec.Node) (*igntypes.Config, error), error) {
-	return nil, nil
 }
 
 // Render writes each machine's install and final groups and profiles and their Ignition configs.

@@ -41,6 +41,9 @@ type Adapter struct{}
 
 func init() { platforms.Register(Adapter{}) }
 
+// The platform adds to the machines' own configs.
+var _ platforms.MachineConfigurer = Adapter{}
+
 // Summary says what the platform is.
 func (Adapter) Summary() string {
 	return "Local virtual machines described by a Vagrantfile."
