@@ -121,8 +121,12 @@ const writers = 4
 // writeAll writes the assets under tmp, linking those the old tree in dir already holds unchanged
 // (when reuseOld).
 func writeAll(dir, tmp string, assets []generator.Asset, reuseOld bool) error {
+	// Every directory first, and only inside tmp: writeFile then creates files alone.
 	dirs := map[string]bool{}
 	for _, a := range assets {
+		if _, err := inside(tmp, a.Path); err != nil {
+			return err
+		}
 		dirs[path.Dir(a.Path)] = true
 	}
 	for d := range dirs {
@@ -158,11 +162,11 @@ func writeAll(dir, tmp string, assets []generator.Asset, reuseOld bool) error {
 // same mode, and reports whether it did. A re-render changes few files: linking costs a fraction
 // of creating and writing a file, and the old tree's removal then frees no file that is kept.
 func reuse(dir, tmp string, a generator.Asset) bool {
-	rel := filepath.FromSlash(a.Path)
-	oldPath, newPath := filepath.Join(dir, rel), filepath.Join(tmp, rel)
-	if !strings.HasPrefix(newPath, tmp+string(filepath.Separator)) {
+	newPath, err := inside(tmp, a.Path)
+	if err != nil {
 		return false
 	}
+	oldPath := filepath.Join(dir, filepath.FromSlash(a.Path))
 	info, err := os.Lstat(oldPath)
 	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != a.Mode || info.Size() != int64(len(a.Data)) {
 		return false
@@ -173,12 +177,19 @@ func reuse(dir, tmp string, a generator.Asset) bool {
 	return os.Link(oldPath, newPath) == nil
 }
 
-func writeFile(root, rel string, data []byte, mode fs.FileMode) error {
+// inside is where rel is under root, or an error when it would leave root.
+func inside(root, rel string) (string, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	if !strings.HasPrefix(p, root+string(filepath.Separator)) {
-		return fmt.Errorf("asset path %q leaves the output directory", rel)
+		return "", fmt.Errorf("asset path %q leaves the output directory", rel)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	return p, nil
+}
+
+// writeFile creates the file rel under root, whose directory exists.
+func writeFile(root, rel string, data []byte, mode fs.FileMode) error {
+	p, err := inside(root, rel)
+	if err != nil {
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
