@@ -181,78 +181,58 @@ func (k *keyring) leaf(base string, ca *pki.KeyPair, t pki.Template) (*pki.KeyPa
 	return &pki.KeyPair{Cert: cert, Key: key}, nil
 }
 
-// ClusterPKI is every key pair of a cluster.
-type ClusterPKI struct {
-	CA, EtcdCA, FrontProxyCA                          *pki.KeyPair
-	APIServerKubelet, APIServerEtcd, FrontProxyClient *pki.KeyPair
-	Admin, SuperAdmin, ControllerManager, Scheduler   *pki.KeyPair
-	ServiceAccount                                    crypto.Signer
-	// APIServer, EtcdServer and EtcdPeer are each machine's own, by machine name: a controller's
-	// key serves for that controller alone.
-	APIServer, EtcdServer, EtcdPeer map[string]*pki.KeyPair
-}
+// issued is the cluster's key pairs by path base under pki/ (a member's with its name filled in).
+type issued map[string]*pki.KeyPair
 
-// issue builds the whole PKI for d.
-func (k *keyring) issue(d *Cluster) (*ClusterPKI, error) {
-	p := &ClusterPKI{APIServer: map[string]*pki.KeyPair{}, EtcdServer: map[string]*pki.KeyPair{}, EtcdPeer: map[string]*pki.KeyPair{}}
-	var err error
-	must := func(kp *pki.KeyPair, e error) *pki.KeyPair {
-		if err == nil {
-			err = e
+// issue issues every credential of the table for d: the CAs first, then what they sign.
+func (k *keyring) issue(d *Cluster) (issued, error) {
+	p := issued{}
+	for _, cas := range []bool{true, false} {
+		for _, c := range credentials {
+			if c.isCA() != cas {
+				continue
+			}
+			machines := []Machine{{}}
+			if c.member {
+				machines = d.EtcdMembers()
+			}
+			for _, m := range machines {
+				base := c.base(m.Name)
+				var kp *pki.KeyPair
+				var err error
+				switch {
+				case c.keyOnly:
+					kp, err = k.keyPair(base)
+				case cas:
+					kp, err = k.ca(base, c.template(d, m).CommonName)
+				default:
+					kp, err = k.leaf(base, p[c.ca], c.template(d, m))
+				}
+				if err != nil {
+					return nil, err
+				}
+				p[base] = kp
+			}
 		}
-		return kp
 	}
-	p.CA = must(k.ca("ca", "liftoff "+d.Name+" cluster CA"))
-	p.EtcdCA = must(k.ca("etcd/ca", "liftoff "+d.Name+" etcd CA"))
-	p.FrontProxyCA = must(k.ca("front-proxy-ca", "liftoff "+d.Name+" front-proxy CA"))
-	if err != nil {
-		return nil, err
-	}
-	client := func(cn string, org ...string) pki.Template {
-		return pki.Template{CommonName: cn, Organization: org, Usage: pki.UsageClient}
-	}
-	p.APIServerKubelet = must(k.leaf("apiserver-kubelet-client", p.CA, client(UserAPIServerKubelet)))
-	p.APIServerEtcd = must(k.leaf("apiserver-etcd-client", p.EtcdCA, client(UserAPIServerEtcd)))
-	p.FrontProxyClient = must(k.leaf("front-proxy-client", p.FrontProxyCA, client(UserFrontProxyClient)))
-	p.Admin = must(k.leaf("admin", p.CA, client(UserAdmin, UserAdminGroup)))
-	p.SuperAdmin = must(k.leaf("super-admin", p.CA, client(UserSuperAdmin, UserSuperAdminGroup)))
-	p.ControllerManager = must(k.leaf("controller-manager", p.CA, client(UserControllerManager)))
-	p.Scheduler = must(k.leaf("scheduler", p.CA, client(UserScheduler)))
-	for _, m := range d.EtcdMembers() {
-		p.APIServer[m.Name] = must(k.leaf(APIServerCertBase(m.Name), p.CA, apiServerTemplate(d, m)))
-		names := []string{}
-		if m.Domain != "" {
-			names = append(names, m.Domain)
-		}
-		t := pki.Template{CommonName: m.Name, DNSNames: names, IPs: []net.IP{net.ParseIP(m.IP)}}
-		// Server certificates may also authenticate as clients: etcd's gRPC gateway dials its own
-		// client port with the member's server certificate.
-		t.Usage = pki.UsagePeer
-		p.EtcdServer[m.Name] = must(k.leaf("etcd/"+m.Name+"/server", p.EtcdCA, t))
-		t.Usage = pki.UsagePeer
-		p.EtcdPeer[m.Name] = must(k.leaf("etcd/"+m.Name+"/peer", p.EtcdCA, t))
-	}
-	if err != nil {
-		return nil, err
-	}
-	sa, saPEM, err := k.key(path.Join(OutPKIDir, ServiceAccountKey), false)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := pki.EncodePublicKey(sa.Public())
-	if err != nil {
-		return nil, err
-	}
-	p.ServiceAccount = sa
-	k.emit(path.Join(OutPKIDir, ServiceAccountKey), KindPrivateKey, 0o600, saPEM)
-	k.emit(path.Join(OutPKIDir, ServiceAccountPub), KindPublicKey, 0o644, pub)
 	return p, nil
 }
 
-// APIServerCertBase is where machine's apiserver serving certificate and key are under pki/,
-// without their extensions.
-func APIServerCertBase(machine string) string {
-	return "apiserver/" + machine
+// keyPair returns the private key stored as base.key under pki/ and writes its public key beside
+// it as base.pub.
+func (k *keyring) keyPair(base string) (*pki.KeyPair, error) {
+	keyPath := path.Join(OutPKIDir, base+".key")
+	key, keyPEM, err := k.key(keyPath, false)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := pki.EncodePublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	k.emit(keyPath, KindPrivateKey, 0o600, keyPEM)
+	k.emit(path.Join(OutPKIDir, base+".pub"), KindPublicKey, 0o644, pub)
+	return &pki.KeyPair{Key: key}, nil
 }
 
 // apiServerTemplate is the serving certificate of machine m's apiserver: the API's address, m's

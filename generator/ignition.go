@@ -13,7 +13,6 @@ import (
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/liftoff-k8s/liftoff/generator/pki"
 	"github.com/liftoff-k8s/liftoff/internal/butane"
 	"github.com/liftoff-k8s/liftoff/spec"
 	"github.com/liftoff-k8s/liftoff/templates"
@@ -181,7 +180,7 @@ func runsControlPlane(role string) bool {
 // render; only the small per-machine part is translated per machine.
 type machineRenderer struct {
 	d        *Cluster
-	pki      *ClusterPKI
+	pki      issued
 	files    map[string][]byte // rendered assets by output path, for placing on machines
 	roleBase map[string]igntypes.Config
 	// roleSecrets are the secret files every machine of a role gets, when machines fetch them.
@@ -250,10 +249,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if kubelet.SysextURL != "" {
 		sysexts = append(sysexts, *kubelet)
 	}
-	files := []hostFile{
-		r.pkiFile(CACert, 0o644),
-		{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)},
-	}
+	files := append(r.pkiFiles(everyMachine, nil), hostFile{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)})
 	if runsControlPlane(role) {
 		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts, fmt.Sprintf("%d:%d", EtcdUID, EtcdUID))
 		if err != nil {
@@ -277,21 +273,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		if etcd.SysextURL != "" {
 			sysexts = append(sysexts, *etcd)
 		}
-		for _, f := range []struct {
-			name string
-			mode int
-		}{
-			{CAKey, 0o600}, {FrontProxyCACert, 0o644}, {ServiceAccountKey, 0o600}, {ServiceAccountPub, 0o644},
-			{APIServerKubeletCert, 0o644}, {APIServerKubeletKey, 0o600},
-			{APIServerEtcdCert, 0o644}, {APIServerEtcdKey, 0o600}, {FrontProxyClientCert, 0o644}, {FrontProxyClientKey, 0o600},
-			{EtcdCACert, 0o644},
-		} {
-			files = append(files, r.pkiFile(f.name, f.mode))
-		}
-		// etcd's own copy of its CA, beside its member's certificates.
-		ca := r.pkiFile(EtcdCACert, 0o644)
-		ca.Path = etcdMemberFile(EtcdCACert)
-		files = append(files, ca)
+		files = append(files, r.pkiFiles(controlPlane, nil)...)
 		apiServer, err := apiServerFiles(r.d)
 		if err != nil {
 			return nil, err
@@ -317,11 +299,6 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	}
 	data["Files"], data["Sysexts"] = files, sysexts
 	return data, nil
-}
-
-func (r *machineRenderer) pkiFile(name string, mode int) hostFile {
-	return hostFile{Path: path.Join(HostPKIDir, name), Mode: mode, Text: string(r.files[path.Join(OutPKIDir, name)]),
-		Secret: strings.HasSuffix(name, ".key")}
 }
 
 func (r *machineRenderer) base(role string) (igntypes.Config, error) {
@@ -424,39 +401,18 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		return nil, err
 	}
 	files = append(files, hostFile{Path: HostEtcdConfig, Mode: 0o600, Text: string(etcd)})
-	// The apiserver's serving certificate and key are this controller's own.
-	for _, f := range []struct {
-		ext, host string
-		mode      int
-	}{{".crt", APIServerCert, 0o644}, {".key", APIServerKey, 0o600}} {
-		files = append(files, hostFile{Path: path.Join(HostPKIDir, f.host), Mode: f.mode,
-			Text: string(r.files[path.Join(OutPKIDir, APIServerCertBase(m.Name)+f.ext)]), Secret: f.ext == ".key"})
-	}
-	// The member's certificates and keys are etcd's user's, in etcd's own directory.
-	for _, f := range []struct{ out, host string }{
-		{"etcd/" + m.Name + "/server.crt", EtcdServerCert}, {"etcd/" + m.Name + "/server.key", EtcdServerKey},
-		{"etcd/" + m.Name + "/peer.crt", EtcdPeerCert}, {"etcd/" + m.Name + "/peer.key", EtcdPeerKey},
-	} {
-		mode, key := 0o644, strings.HasSuffix(f.host, ".key")
-		if key {
-			mode = 0o600
-		}
-		files = append(files, hostFile{Path: etcdMemberFile(f.host), Mode: mode, Owner: EtcdUID, Text: string(r.files[path.Join(OutPKIDir, f.out)]), Secret: key})
-	}
+	// The apiserver's serving certificate and key and the etcd member's are this controller's own.
+	files = append(files, r.pkiFiles(controlPlane, &m)...)
 	// Control-plane clients on a controller talk to that controller's own apiserver.
-	for _, kc := range []struct {
-		host, user string
-		kp         *pki.KeyPair
-	}{
-		{HostAdminConf, UserAdmin, r.pki.Admin},
-		{HostControllerManagerConf, UserControllerManager, r.pki.ControllerManager},
-		{HostSchedulerConf, UserScheduler, r.pki.Scheduler},
-	} {
-		data, err := kubeconfig(r.d.Name, m.APIServerURL, []byte(r.d.CACertPEM), kc.user, kc.kp, "")
+	for _, c := range credentials {
+		if c.hostKubeconfig == "" {
+			continue
+		}
+		data, err := kubeconfig(r.d.Name, m.APIServerURL, []byte(r.d.CACertPEM), c.template(r.d, m).CommonName, r.pki[c.name], "")
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, hostFile{Path: kc.host, Mode: 0o600, Text: string(data), Secret: true})
+		files = append(files, hostFile{Path: c.hostKubeconfig, Mode: 0o600, Text: string(data), Secret: true})
 	}
 	// A static control plane runs on every controller; a self-hosted one starts from the bootstrap
 	// control plane on the first controller, which the pivot removes once it has taken over.

@@ -18,11 +18,14 @@ type Certificate struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	IsCA      bool
+	// Purpose says what the certificate is for, and On which machines have it: "every machine",
+	// "controllers", a member's name, or "output only" for one that stays in the output directory.
+	Purpose, On string
 }
 
 // ExpiresWithin reports whether the certificate expires within window of now.
 func (c Certificate) ExpiresWithin(now time.Time, window time.Duration) bool {
-	return !now.Add(window).Before(c.NotAfter)
+	return pki.DueForRenewal(c.NotAfter, now, window)
 }
 
 // Certificates lists every certificate among the assets, in path order.
@@ -38,6 +41,7 @@ func Certificates(files []Asset) ([]Certificate, error) {
 		}
 		c := Certificate{Path: a.Path, Subject: cert.Subject.String(), Issuer: cert.Issuer.String(),
 			DNSNames: cert.DNSNames, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, IsCA: cert.IsCA}
+		c.Purpose, c.On = describeCert(a.Path)
 		for _, ip := range cert.IPAddresses {
 			c.IPs = append(c.IPs, ip.String())
 		}

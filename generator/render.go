@@ -43,7 +43,6 @@ type Options struct {
 type Result struct {
 	Assets  *Assets
 	Cluster *Cluster
-	PKI     *ClusterPKI
 	// Changes lists key material that was created or replaced, and why.
 	Changes []Change
 }
@@ -84,23 +83,17 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	}
 	out := &Assets{Cluster: d.Name}
 	out.Add(keys.assets...)
-	d.CACertPEM = string(pki.EncodeCert(p.CA.Cert))
+	d.CACertPEM = string(pki.EncodeCert(p["ca"].Cert))
 
-	ca := []byte(d.CACertPEM)
-	for _, kc := range []struct {
-		file, user string
-		kp         *pki.KeyPair
-	}{
-		{"admin.conf", UserAdmin, p.Admin},
-		{"super-admin.conf", UserSuperAdmin, p.SuperAdmin},
-		{"controller-manager.conf", UserControllerManager, p.ControllerManager},
-		{"scheduler.conf", UserScheduler, p.Scheduler},
-	} {
-		data, err := kubeconfig(d.Name, d.APIServerURL, ca, kc.user, kc.kp, "")
+	for _, c := range credentials {
+		if c.kubeconfig == "" {
+			continue
+		}
+		data, err := kubeconfig(d.Name, d.APIServerURL, []byte(d.CACertPEM), c.template(d, Machine{}).CommonName, p[c.name], "")
 		if err != nil {
 			return nil, err
 		}
-		out.Add(Asset{Path: path.Join(OutAuthDir, kc.file), Kind: KindKubeconfig, Mode: 0o600, Data: data})
+		out.Add(Asset{Path: path.Join(OutAuthDir, c.kubeconfig), Kind: KindKubeconfig, Mode: 0o600, Data: data})
 	}
 
 	manifests, err := renderManifests(d)
@@ -115,11 +108,11 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	}
 	out.Add(ign...)
 	out.Sort()
-	return &Result{Assets: out, Cluster: d, PKI: p, Changes: keys.changes}, nil
+	return &Result{Assets: out, Cluster: d, Changes: keys.changes}, nil
 }
 
 // renderMachines renders every machine's Ignition config, spreading machines over the CPUs.
-func renderMachines(d *Cluster, p *ClusterPKI, rendered *Assets, platform func(spec.Node) (*igntypes.Config, error)) ([]Asset, error) {
+func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.Node) (*igntypes.Config, error)) ([]Asset, error) {
 	files := make(map[string][]byte, len(rendered.Files))
 	for _, a := range rendered.Files {
 		files[a.Path] = a.Data

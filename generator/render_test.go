@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -599,4 +601,62 @@ func DecodeSource(t *testing.T, source *string, compression *string) []byte {
 		data, _ = io.ReadAll(r)
 	}
 	return data
+}
+
+// TestCredentialTableIsThePKI checks the table against a render: every certificate and key in pki/
+// (bootstrap tokens and the encryption key aside) is a credential of the table, and every file a
+// machine gets from pki/ is placed by the table, so nothing is spelled out anywhere else.
+func TestCredentialTableIsThePKI(t *testing.T) {
+	res := render(t, loadSpec(t, "../examples/demo/cluster.hcl"), os.DirFS(filepath.Join("testdata", "golden", "demo")), renderTime)
+	for _, a := range res.Assets.Files {
+		if a.Kind != KindCertificate && a.Kind != KindPrivateKey && a.Kind != KindPublicKey || a.Path == EncryptionKeyPath {
+			continue
+		}
+		rel := strings.TrimSuffix(strings.TrimPrefix(a.Path, OutPKIDir+"/"), path.Ext(a.Path))
+		found := false
+		for _, c := range credentials {
+			if _, ok := c.memberOf(rel); ok {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s is not in the credential table", a.Path)
+		}
+	}
+	// Each machine's copies are the table's, byte for byte.
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string
+				Contents struct{ Source string }
+			}
+		}
+	}
+	for _, a := range res.Assets.Files {
+		if a.Kind != KindIgnition || a.Node != "node1" {
+			continue
+		}
+		if err := json.Unmarshal(a.Data, &cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var placed []string
+	for _, f := range cfg.Storage.Files {
+		if strings.HasPrefix(f.Path, HostPKIDir+"/") || strings.HasPrefix(f.Path, HostEtcdMemberPKIDir+"/") {
+			placed = append(placed, f.Path)
+		}
+	}
+	want := []string{}
+	for _, c := range credentials {
+		for _, h := range c.copies {
+			if h.on != outputOnly {
+				want = append(want, h.path)
+			}
+		}
+	}
+	sort.Strings(placed)
+	sort.Strings(want)
+	if !slices.Equal(placed, want) {
+		t.Errorf("a controller's PKI files:\n%v\nthe table's:\n%v", placed, want)
+	}
 }

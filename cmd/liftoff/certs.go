@@ -18,7 +18,7 @@ func certsCommand() *cobra.Command {
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "certs --dir DIR",
-		Short: "List every certificate of a rendered cluster with its subject, SANs and expiry",
+		Short: "List every certificate of a rendered cluster with its subject, SANs, expiry, which machines have it and what for",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			renew, err := spec.ParseDuration(window)
@@ -36,7 +36,7 @@ func certsCommand() *cobra.Command {
 			now := time.Now()
 			var due []string
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "PATH\tSUBJECT\tSANS\tEXPIRES\tSTATUS")
+			fmt.Fprintln(w, "PATH\tSUBJECT\tEXPIRES\tSTATUS\tON\tPURPOSE\tSANS")
 			for _, c := range certs {
 				sans := strings.Join(append(append([]string{}, c.DNSNames...), c.IPs...), ",")
 				if sans == "" {
@@ -55,7 +55,7 @@ func certsCommand() *cobra.Command {
 				if c.IsCA {
 					status += ", CA"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Path, c.Subject, sans, c.NotAfter.UTC().Format(time.RFC3339), status)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Path, c.Subject, c.NotAfter.UTC().Format(time.RFC3339), status, c.On, c.Purpose, sans)
 			}
 			if err := w.Flush(); err != nil {
 				return err

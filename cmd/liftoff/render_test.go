@@ -105,10 +105,24 @@ func TestRenderWritesAtomicallyAndReusesKeys(t *testing.T) {
 		t.Fatalf("rendered into a foreign directory: %s", stderr)
 	}
 
-	// certs lists every certificate with subject, SANs and expiry, and flags the renewal window.
+	// certs lists every certificate with subject, SANs, expiry and the machines that have it, and
+	// flags the renewal window.
 	stdout, stderr, code := runCLI(t, "certs", "--dir", out)
 	if code != 0 {
 		t.Fatal(stderr)
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		for prefix, on := range map[string]string{
+			"pki/ca.crt ":                "every machine",
+			"pki/super-admin.crt ":       "output only, in auth/super-admin.conf",
+			"pki/apiserver/node1.crt ":   "node1",
+			"pki/etcd/node2/peer.crt ":   "node2",
+			"pki/controller-manager.crt": "controllers, in /etc/kubernetes/controller-manager.conf",
+		} {
+			if strings.HasPrefix(line, prefix) && !strings.Contains(line, "  "+on+"  ") {
+				t.Errorf("certs says of %s: %s; want it on %q", prefix, line, on)
+			}
+		}
 	}
 	for _, want := range []string{"pki/apiserver/node1.crt", "CN=kube-apiserver", "api.demo.example.com", "10.3.0.1", "pki/etcd/node2/peer.crt", "CN=liftoff demo cluster CA", "CA"} {
 		if !strings.Contains(stdout, want) {

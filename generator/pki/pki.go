@@ -196,10 +196,17 @@ func Mismatch(cert *x509.Certificate, ca *x509.Certificate, t Template, key cryp
 		return "its usage changed"
 	case now.Before(cert.NotBefore):
 		return "it is not valid yet"
-	case !now.Add(renewBefore).Before(cert.NotAfter):
+	case DueForRenewal(cert.NotAfter, now, renewBefore):
 		return fmt.Sprintf("it expires %s, within the renewal window", cert.NotAfter.Format(time.RFC3339))
 	}
 	return ""
+}
+
+// DueForRenewal is the renewal policy: a certificate is renewed once it expires within the
+// renewal window of now. Rendering re-issues such a leaf certificate; `liftoff certs` and the
+// Terraform provider flag it.
+func DueForRenewal(notAfter, now time.Time, window time.Duration) bool {
+	return !now.Add(window).Before(notAfter)
 }
 
 func samePublicKey(a, b crypto.PublicKey) bool {
