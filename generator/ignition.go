@@ -317,16 +317,12 @@ func (r *machineRenderer) base(role string) (igntypes.Config, error) {
 	if err != nil {
 		return igntypes.Config{}, fmt.Errorf("%s Butane template: %w", role, err)
 	}
-	snips := r.d.Spec.WorkerDefaults.Snippets
+	at, snips := spec.At("workers"), r.d.Spec.WorkerDefaults.Snippets
 	if runsControlPlane(role) {
-		snips = r.d.Spec.ControllerDefaults.Snippets
+		at, snips = spec.At("controllers"), r.d.Spec.ControllerDefaults.Snippets
 	}
-	for _, s := range snips {
-		sc, err := butane.Translate([]byte(s))
-		if err != nil {
-			return igntypes.Config{}, fmt.Errorf("%s snippet: %w", role, err)
-		}
-		cfg = butane.Merge(cfg, sc)
+	if cfg, err = r.withSnippets(cfg, at.Attr("snippets"), snips); err != nil {
+		return igntypes.Config{}, err
 	}
 	if err := butane.Validate(cfg); err != nil {
 		return igntypes.Config{}, fmt.Errorf("%s config: %w", role, err)
@@ -502,12 +498,9 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 			cfg = butane.Add(cfg, *add)
 		}
 	}
-	for i, s := range node.Snippets {
-		sc, err := butane.Translate([]byte(s))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s.%s.snippets[%d]: %w", m.Role, m.Name, i, err)
-		}
-		cfg = butane.Merge(cfg, sc)
+	cfg, err = r.withSnippets(cfg, spec.MachinePath(node).Attr("snippets"), node.Snippets)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The role's config was checked once; this machine's own files and its platform's additions are
 	// built from validated names and addresses at paths liftoff chooses, so the merge cannot
@@ -523,6 +516,20 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		return nil, nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
 	}
 	return out, secrets, nil
+}
+
+// withSnippets merges the user's Butane snippets, written at field at, into cfg in their order:
+// the one place a render takes in snippets. Validation translated them (spec.Cluster.Snippet);
+// they are not translated again.
+func (r *machineRenderer) withSnippets(cfg igntypes.Config, at spec.Path, snippets []string) (igntypes.Config, error) {
+	for i, s := range snippets {
+		sc, ok := r.d.Spec.Snippet(s)
+		if !ok {
+			return cfg, fmt.Errorf("%s: the snippet was not validated: render a spec that passed spec.Complete", at.Index(i))
+		}
+		cfg = butane.Merge(cfg, sc)
+	}
+	return cfg, nil
 }
 
 // pool renders a worker pool's Ignition config: the worker role's config with the machine identity
@@ -558,13 +565,9 @@ func (r *machineRenderer) pool(m Machine, p spec.WorkerPool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker pool %s: %w", m.Name, err)
 	}
-	cfg := butane.Merge(base, own)
-	for i, s := range p.Snippets {
-		sc, err := butane.Translate([]byte(s))
-		if err != nil {
-			return nil, fmt.Errorf("worker_pool.%s.snippets[%d]: %w", m.Name, i, err)
-		}
-		cfg = butane.Merge(cfg, sc)
+	cfg, err := r.withSnippets(butane.Merge(base, own), spec.Block("worker_pool", p.Name).Attr("snippets"), p.Snippets)
+	if err != nil {
+		return nil, err
 	}
 	out, err := butane.Marshal(cfg)
 	if err != nil {

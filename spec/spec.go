@@ -6,6 +6,7 @@
 package spec
 
 import (
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -98,6 +99,17 @@ type Cluster struct {
 	Ranges map[string]hcl.Range
 	// Source is the spec's text when read from a file, so diagnostics can show it.
 	Source []byte
+
+	// snippets are the Butane snippets' Ignition configs, by source, as validation translated them.
+	snippets map[string]igntypes.Config
+}
+
+// Snippet returns a Butane snippet of the spec as the Ignition config its validation translated it
+// to, so that a render does not run Butane on it again. ok is false for text that validation did not
+// translate.
+func (c *Cluster) Snippet(src string) (cfg igntypes.Config, ok bool) {
+	cfg, ok = c.snippets[src]
+	return cfg, ok
 }
 
 // PKI settings.

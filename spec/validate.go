@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"net"
 	"net/netip"
 	"net/url"
@@ -127,6 +128,8 @@ var (
 type validator struct {
 	c  *Cluster
 	ps Problems
+	// translated are the snippets translated so far, by source.
+	translated map[string]igntypes.Config
 }
 
 func (v *validator) add(at Path, summary, detail string, args ...any) {
@@ -135,7 +138,7 @@ func (v *validator) add(at Path, summary, detail string, args ...any) {
 
 // Validate checks a spec (after WithDefaults) for anything that would yield a broken cluster.
 func Validate(c *Cluster) Problems {
-	v := &validator{c: c}
+	v := &validator{c: c, translated: map[string]igntypes.Config{}}
 	v.cluster()
 	v.network()
 	v.pki()
@@ -152,7 +155,11 @@ func Validate(c *Cluster) Problems {
 	v.role(At("controllers"), c.ControllerDefaults)
 	v.role(At("workers"), c.WorkerDefaults)
 	v.machines()
-	return append(v.ps, platformProblems(c)...)
+	v.ps = append(v.ps, platformProblems(c)...)
+	if len(v.ps) == 0 {
+		c.snippets = v.translated
+	}
+	return v.ps
 }
 
 // Complete applies defaults and validates: the one call the CLI and the provider make.
@@ -517,7 +524,11 @@ func (v *validator) snippets(field Path, snippets []string) {
 	variant, _ := butane.Header(v.c.OS)
 	for i, s := range snippets {
 		f := field.Index(i)
-		if _, err := butane.Translate([]byte(s)); err != nil {
+		if _, done := v.translated[s]; done {
+			continue
+		}
+		cfg, err := butane.Translate([]byte(s))
+		if err != nil {
 			var be *butane.Error
 			if !errors.As(err, &be) {
 				v.add(f, "Invalid Butane snippet", "%v", err)
@@ -535,7 +546,9 @@ func (v *validator) snippets(field Path, snippets []string) {
 		}
 		if !strings.Contains(s, "variant: "+variant) {
 			v.add(f, "Snippet for another OS", "the cluster runs %s; start the snippet with \"variant: %s\"", v.c.OS, variant)
+			continue
 		}
+		v.translated[s] = cfg
 	}
 }
 
