@@ -1,5 +1,7 @@
 package generator
 
+import "github.com/liftoff-k8s/liftoff/spec"
+
 // Where things live on a machine. Ignition configs, static pods, systemd units and the harness all
 // use these paths, so they are written once here.
 const (
@@ -33,7 +35,7 @@ const (
 	HostIdentityEnv           = "/run/liftoff/node.env"
 	HostCNIConfDir            = "/etc/cni/net.d"
 	HostCNIBinDir             = "/opt/cni/bin"
-	HostEtcdSnapshotDir       = "/var/lib/etcd-snapshots"
+	HostEtcdSnapshotDir       = spec.EtcdSnapshotDir
 	HostEtcdSnapshotScript    = "/opt/liftoff/bin/liftoff-etcd-snapshot"
 	ContainerdSocket          = "unix:///run/containerd/containerd.sock"
 )

@@ -63,9 +63,9 @@ func bootstrapSchema() schema.Schema {
 					"written. Relative paths are relative to the directory Terraform runs in. Changing it replaces the " +
 					"resource: another directory is another cluster.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-			"kubeconfig": optionalString("A kubeconfig with cluster-admin rights. Default `DIR/" + bootstrap.AdminKubeconfig + "`."),
-			"timeout": optionalString("How long one apply may bootstrap before it gives up, saying what was still missing, " +
-				"like `30m` (default `" + fmt.Sprintf("%.0fm", bootstrap.DefaultTimeout.Minutes()) + "`). Each stage also has a deadline of its own."),
+			"kubeconfig": schema.StringAttribute{Optional: true, MarkdownDescription: "A kubeconfig with cluster-admin rights. Default `DIR/" + bootstrap.AdminKubeconfig + "`."},
+			"timeout": schema.StringAttribute{Optional: true, MarkdownDescription: "How long one apply may bootstrap before it gives up, saying what was still missing, " +
+				"like `30m` (default `" + fmt.Sprintf("%.0fm", bootstrap.DefaultTimeout.Minutes()) + "`). Each stage also has a deadline of its own."},
 			"manifests": schema.MapAttribute{Optional: true, Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "The SHA-256 of each rendered manifest, keyed by its path in the output directory " +
 					"(`" + generator.OutManifestDir + "/...`). A change re-runs bootstrap, which applies what changed and " +

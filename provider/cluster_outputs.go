@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"reflect"
 	"sort"
 	"strings"
 	"testing/fstest"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	tfpath "github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/liftoff-k8s/liftoff/generator"
 )
@@ -235,4 +237,48 @@ func digests(m map[string]string) map[string]string {
 		out[k] = hex.EncodeToString(sum[:])
 	}
 	return out
+}
+
+// values are the outputs by attribute name.
+func (o clusterOutputs) values() map[string]attr.Value {
+	v := reflect.ValueOf(o)
+	out := make(map[string]attr.Value, v.NumField())
+	for i := range v.NumField() {
+		out[v.Type().Field(i).Tag.Get("tfsdk")] = v.Field(i).Interface().(attr.Value)
+	}
+	return out
+}
+
+// attributeGetter is a plan, a state or a configuration.
+type attributeGetter interface {
+	GetAttribute(ctx context.Context, p tfpath.Path, target any) diag.Diagnostics
+}
+
+// outputsOf reads the outputs of a state (or plan), attribute by attribute: the arguments are not
+// decoded.
+func outputsOf(ctx context.Context, g attributeGetter) (clusterOutputs, diag.Diagnostics) {
+	var o clusterOutputs
+	var diags diag.Diagnostics
+	v := reflect.ValueOf(&o).Elem()
+	for i := range v.NumField() {
+		diags.Append(g.GetAttribute(ctx, tfpath.Root(v.Type().Field(i).Tag.Get("tfsdk")), v.Field(i).Addr().Interface())...)
+	}
+	return o, diags
+}
+
+// withValues is raw, liftoff_cluster's object, with the attributes in set replaced: one new object
+// that keeps every other attribute's value as it is.
+func withValues(ctx context.Context, raw tftypes.Value, set map[string]attr.Value) (tftypes.Value, error) {
+	attrs := map[string]tftypes.Value{}
+	if err := raw.As(&attrs); err != nil {
+		return raw, err
+	}
+	for name, v := range set {
+		tv, err := v.ToTerraformValue(ctx)
+		if err != nil {
+			return raw, fmt.Errorf("%s: %w", name, err)
+		}
+		attrs[name] = tv
+	}
+	return tftypes.NewValue(raw.Type(), attrs), nil
 }

@@ -1,15 +1,12 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"strings"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	// Every platform, so that spec.Complete checks a platform's settings (render.Cluster renders
 	// its files) and the platform argument offers its settings, as in the CLI.
@@ -19,7 +16,7 @@ import (
 
 // platformAttribute is the spec's platform block: an object with one optional attribute per
 // registered platform, whose attributes are that platform's settings, read from its Settings type
-// (names and optionality from the `hcl` tags, descriptions from its Docs).
+// as the spec's own settings are (argAttributes).
 func platformAttribute() schema.SingleNestedAttribute {
 	kinds := spec.PlatformKinds()
 	attrs := map[string]schema.Attribute{}
@@ -28,7 +25,7 @@ func platformAttribute() schema.SingleNestedAttribute {
 		attrs[kind] = schema.SingleNestedAttribute{
 			Optional:            true,
 			MarkdownDescription: def.Summary,
-			Attributes:          settingsAttributes(def.Settings()),
+			Attributes:          argAttributes(reflect.TypeOf(def.Settings()).Elem(), false),
 		}
 	}
 	quoted := make([]string, len(kinds))
@@ -51,67 +48,16 @@ func oneOf(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-// setting is one field of a platform's Settings struct.
-type setting struct {
-	name     string
-	optional bool
-	index    int
-}
-
-// settingsOf lists the settings of a Settings struct (a pointer to it) by their hcl tags.
-func settingsFields(settings any) []setting {
-	t := reflect.TypeOf(settings).Elem()
-	var out []setting
-	for i := range t.NumField() {
-		tag, ok := t.Field(i).Tag.Lookup("hcl")
-		if !ok {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		out = append(out, setting{name: name, optional: opts == "optional", index: i})
-	}
-	return out
-}
-
-// settingsAttributes is the schema of a platform's settings.
-func settingsAttributes(settings any) map[string]schema.Attribute {
-	docs := map[string]string{}
-	if d, ok := settings.(spec.SettingsDocs); ok {
-		docs = d.Docs()
-	}
-	t := reflect.TypeOf(settings).Elem()
-	out := map[string]schema.Attribute{}
-	for _, f := range settingsFields(settings) {
-		desc := docs[f.name]
-		required, optional := !f.optional, f.optional
-		switch t.Field(f.index).Type.Kind() {
-		case reflect.String:
-			out[f.name] = schema.StringAttribute{Required: required, Optional: optional, MarkdownDescription: desc}
-		case reflect.Bool:
-			out[f.name] = schema.BoolAttribute{Required: required, Optional: optional, MarkdownDescription: desc}
-		case reflect.Int:
-			out[f.name] = schema.Int64Attribute{Required: required, Optional: optional, MarkdownDescription: desc}
-		case reflect.Slice:
-			out[f.name] = schema.ListAttribute{Required: required, Optional: optional, ElementType: types.StringType, MarkdownDescription: desc}
-		case reflect.Map:
-			out[f.name] = schema.MapAttribute{Required: required, Optional: optional, ElementType: types.StringType, MarkdownDescription: desc}
-		default:
-			panic(fmt.Sprintf("platform setting %s: type %s is not one a platform's settings may have", f.name, t.Field(f.index).Type))
-		}
-	}
-	return out
-}
-
-// platformOf builds the spec's platform from the platform argument. Its kind is the first of the
+// platformOfArgs builds the spec's platform from the platform argument. Its kind is the first of the
 // platforms whose settings are set; spec.Complete reports none or several.
-func platformOf(ctx context.Context, o types.Object, diags *diag.Diagnostics) *spec.Platform {
-	if o.IsNull() || o.IsUnknown() {
-		return nil
+func platformOfArgs(v tftypes.Value) (*spec.Platform, error) {
+	given := map[string]tftypes.Value{}
+	if err := v.As(&given); err != nil {
+		return nil, err
 	}
 	p := &spec.Platform{}
-	given := o.Attributes()
 	for _, kind := range spec.PlatformKinds() {
-		v, ok := given[kind].(types.Object)
+		v, ok := given[kind]
 		if !ok || v.IsNull() {
 			continue
 		}
@@ -121,28 +67,13 @@ func platformOf(ctx context.Context, o types.Object, diags *diag.Diagnostics) *s
 		}
 		def, _ := spec.LookupPlatform(kind)
 		p.Kind, p.Settings = kind, def.Settings()
-		setSettings(ctx, p.Settings, v.Attributes(), diags)
-	}
-	return p
-}
-
-// setSettings fills a platform's Settings struct from the attributes of its object: a null or
-// unknown attribute leaves its setting unset.
-func setSettings(ctx context.Context, settings any, attrs map[string]attr.Value, diags *diag.Diagnostics) {
-	v := reflect.ValueOf(settings).Elem()
-	for _, f := range settingsFields(settings) {
-		field := v.Field(f.index)
-		switch a := attrs[f.name].(type) {
-		case types.String:
-			field.SetString(a.ValueString())
-		case types.Bool:
-			field.SetBool(a.ValueBool())
-		case types.Int64:
-			field.SetInt(a.ValueInt64())
-		case types.List:
-			field.Set(reflect.ValueOf(listOf(ctx, a, diags)))
-		case types.Map:
-			field.Set(reflect.ValueOf(mapOf(ctx, a, diags)))
+		attrs := map[string]tftypes.Value{}
+		if err := v.As(&attrs); err != nil {
+			return nil, err
+		}
+		if err := decodeStruct(attrs, reflect.ValueOf(p.Settings).Elem(), false); err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
 		}
 	}
+	return p, nil
 }

@@ -2,14 +2,14 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/liftoff-k8s/liftoff/spec"
 )
@@ -58,38 +58,26 @@ func TestAttributePath(t *testing.T) {
 	}
 }
 
-// machine is a machine's arguments as terraform passes them, with labels.
-func machine(ip string, labels map[string]string) machineModel {
-	l := types.MapNull(types.StringType)
-	if labels != nil {
-		elems := map[string]attr.Value{}
-		for k, v := range labels {
-			elems[k] = types.StringValue(v)
-		}
-		l = types.MapValueMust(types.StringType, elems)
+// args is liftoff_cluster's arguments as terraform passes them, written as JSON; arguments left
+// out are null.
+func args(t *testing.T, js string) tftypes.Value {
+	t.Helper()
+	v, err := tftypes.ValueFromJSONWithOpts([]byte(js), clusterSchema().Type().TerraformType(context.Background()), tftypes.ValueFromJSONOpts{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return machineModel{IP: types.StringValue(ip), Labels: l,
-		Taints: types.ListNull(types.StringType), Snippets: types.ListNull(types.StringType)}
+	return v
 }
 
 // TestSpecOfBootstrapMachine checks that the bootstrap argument becomes the spec's bootstrap
 // machine, and that a static control plane refuses it at the argument.
 func TestSpecOfBootstrapMachine(t *testing.T) {
-	ctx := context.Background()
-	schema := clusterSchema()
-	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
-		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
-	boot, d := types.ObjectValueFrom(ctx, schema.Attributes["bootstrap"].GetType().(types.ObjectType).AttrTypes,
-		namedMachineModel{Name: types.StringValue("boot"), machineModel: machine("10.0.0.5", map[string]string{"example.com/temporary": "true"})})
-	if diags.Append(d...); diags.HasError() {
-		t.Fatal(diags)
+	cluster := func(controlPlane string) tftypes.Value {
+		return args(t, `{"name": "acc", "api_server": "https://10.0.0.10:6443", "control_plane": "`+controlPlane+`",
+			"controllers": {"c1": {"ip": "10.0.0.11"}},
+			"bootstrap": {"name": "boot", "ip": "10.0.0.5", "labels": {"example.com/temporary": "true"}}}`)
 	}
-	m := &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
-		Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"),
-		ControlPlane: types.StringValue(spec.ControlPlaneSelfHosted), Bootstrap: boot,
-	}}
-
-	c, diags := completeSpec(ctx, m)
+	c, diags := completeSpec(cluster(spec.ControlPlaneSelfHosted))
 	if diags.HasError() {
 		t.Fatal(diags)
 	}
@@ -104,8 +92,7 @@ func TestSpecOfBootstrapMachine(t *testing.T) {
 		t.Errorf("machines %v, want %v", names, want)
 	}
 
-	m.ControlPlane = types.StringValue(spec.ControlPlaneStatic)
-	_, diags = completeSpec(ctx, m)
+	_, diags = completeSpec(cluster(spec.ControlPlaneStatic))
 	if len(diags) != 1 {
 		t.Fatalf("a static cluster with a bootstrap machine: %v", diags)
 	}
@@ -116,41 +103,63 @@ func TestSpecOfBootstrapMachine(t *testing.T) {
 	}
 }
 
+// TestSpecOfArguments checks that every kind of argument reaches the spec: scalars, lists, maps,
+// nested objects, machines keyed by name, pools, role defaults, the hoisted renewal window and a
+// platform's settings.
+func TestSpecOfArguments(t *testing.T) {
+	c, err := specOfArgs(args(t, `{"name": "acc", "api_server": "https://10.0.0.10:6443", "host_cidrs": ["10.0.0.0/24"],
+		"allow_even_controllers": true, "renew_before": "10d",
+		"pki": {"key_algorithm": "rsa-2048", "extra_sans": ["api.example.com"]},
+		"kubelet": {"delivery": "sysext", "sha512": "ab"},
+		"etcd_snapshots": {"keep": 3},
+		"controller_defaults": {"taints": ["a=b:NoSchedule"]},
+		"worker_defaults": {"labels": {"zone": "a"}},
+		"controllers": {"c2": {"ip": "10.0.0.12"}, "c1": {"ip": "10.0.0.11", "mac": "52:54:00:00:00:11"}},
+		"workers": {"w1": {"ip": "10.0.0.21", "snippets": ["variant: flatcar"]}},
+		"worker_pools": {"general": {"size": 3, "labels": {"pool": "general"}}},
+		"platform": {"vagrant": {"box": "flatcar-stable"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%s %s %v %v | %s %v %s | %s %s | %d | %v %v | %s %s %s %s | %s %s | %s %d %v | %s %v",
+		c.Name, c.APIServer, c.HostCIDRs, c.AllowEvenControllers,
+		c.PKI.KeyAlgorithm, c.PKI.ExtraSANs, c.PKI.RenewBefore,
+		c.Kubelet.Delivery, c.Kubelet.SHA512, *c.EtcdSnapshots.Keep,
+		c.ControllerDefaults.Taints, c.WorkerDefaults.Labels,
+		c.Controllers[0].Name, c.Controllers[0].MAC, c.Controllers[1].Name, c.Controllers[1].IP,
+		c.Workers[0].Name, c.Workers[0].Snippets[0],
+		c.WorkerPools[0].Name, c.WorkerPools[0].Size, c.WorkerPools[0].Labels,
+		c.Platform.Kind, c.Platform.Settings)
+	want := "acc https://10.0.0.10:6443 [10.0.0.0/24] true | rsa-2048 [api.example.com] 10d | sysext ab | 3 | " +
+		"[a=b:NoSchedule] map[zone:a] | c1 52:54:00:00:00:11 c2 10.0.0.12 | w1 variant: flatcar | general 3 map[pool:general] | vagrant "
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "flatcar-stable") {
+		t.Errorf("spec of the arguments:\n  %s\nwant\n  %s...flatcar-stable", got, want)
+	}
+	if c.Images != nil || c.Etcd != nil || c.Bootstrap != nil {
+		t.Errorf("unset arguments became settings: images %v, etcd %v, bootstrap %v", c.Images, c.Etcd, c.Bootstrap)
+	}
+}
+
 // TestSpecOfEtcdSnapshots checks that etcd_snapshots becomes the spec's snapshot settings, unset
 // ones taking the spec's defaults, and that a bad one is refused at the argument with the CLI's
 // message.
 func TestSpecOfEtcdSnapshots(t *testing.T) {
-	ctx := context.Background()
-	schema := clusterSchema()
-	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
-		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
-	if diags.HasError() {
-		t.Fatal(diags)
-	}
-	snapshots := func(s etcdSnapshotsModel) types.Object {
-		o, d := types.ObjectValueFrom(ctx, schema.Attributes["etcd_snapshots"].GetType().(types.ObjectType).AttrTypes, s)
-		if d.HasError() {
-			t.Fatal(d)
-		}
-		return o
-	}
-	model := func(snap types.Object) *clusterModel {
-		return &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
-			Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"), EtcdSnapshots: snap,
-		}}
+	cluster := func(snapshots string) tftypes.Value {
+		return args(t, `{"name": "acc", "api_server": "https://10.0.0.10:6443", "controllers": {"c1": {"ip": "10.0.0.11"}},
+			"etcd_snapshots": `+snapshots+`}`)
 	}
 	for _, tc := range []struct {
 		name     string
-		arg      types.Object
+		arg      string
 		enabled  bool
 		interval string
 		keep     int
 	}{
-		{"unset", types.ObjectNull(schema.Attributes["etcd_snapshots"].GetType().(types.ObjectType).AttrTypes), true, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
-		{"turned off", snapshots(etcdSnapshotsModel{Enabled: types.BoolValue(false), Interval: types.StringNull(), Keep: types.Int64Null()}), false, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
-		{"every 30 minutes, 48 kept", snapshots(etcdSnapshotsModel{Enabled: types.BoolNull(), Interval: types.StringValue("30m"), Keep: types.Int64Value(48)}), true, "30m", 48},
+		{"unset", "null", true, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
+		{"turned off", `{"enabled": false}`, false, spec.DefaultEtcdSnapshotInterval, spec.DefaultEtcdSnapshotKeep},
+		{"every 30 minutes, 48 kept", `{"interval": "30m", "keep": 48}`, true, "30m", 48},
 	} {
-		c, diags := completeSpec(ctx, model(tc.arg))
+		c, diags := completeSpec(cluster(tc.arg))
 		if diags.HasError() {
 			t.Fatalf("%s: %v", tc.name, diags)
 		}
@@ -159,7 +168,7 @@ func TestSpecOfEtcdSnapshots(t *testing.T) {
 		}
 	}
 
-	_, diags = completeSpec(ctx, model(snapshots(etcdSnapshotsModel{Enabled: types.BoolNull(), Interval: types.StringValue("1m"), Keep: types.Int64Value(0)})))
+	_, diags := completeSpec(cluster(`{"interval": "1m", "keep": 0}`))
 	var got []string
 	for _, d := range diags {
 		withPath, ok := d.(diag.DiagnosticWithPath)
@@ -180,33 +189,16 @@ func TestSpecOfEtcdSnapshots(t *testing.T) {
 // TestSpecOfEtcdRestore checks that etcd_restore becomes the spec's snapshot to restore, none when
 // unset, and that a missing or bad setting is refused at the argument with the CLI's message.
 func TestSpecOfEtcdRestore(t *testing.T) {
-	ctx := context.Background()
-	schema := clusterSchema()
-	controllers, diags := types.MapValueFrom(ctx, schema.Attributes["controllers"].GetType().(types.MapType).ElemType,
-		map[string]machineModel{"c1": machine("10.0.0.11", nil)})
-	if diags.HasError() {
-		t.Fatal(diags)
+	cluster := func(restore string) tftypes.Value {
+		return args(t, `{"name": "acc", "api_server": "https://10.0.0.10:6443", "controllers": {"c1": {"ip": "10.0.0.11"}},
+			"etcd_restore": `+restore+`}`)
 	}
-	attrTypes := schema.Attributes["etcd_restore"].GetType().(types.ObjectType).AttrTypes
-	model := func(restore types.Object) *clusterModel {
-		return &clusterModel{Controllers: controllers, clusterArgs: clusterArgs{
-			Name: types.StringValue("acc"), APIServer: types.StringValue("https://10.0.0.10:6443"), EtcdRestore: restore,
-		}}
-	}
-	restore := func(url, sha256 types.String) types.Object {
-		o, d := types.ObjectValueFrom(ctx, attrTypes, etcdRestoreModel{URL: url, SHA256: sha256})
-		if d.HasError() {
-			t.Fatal(d)
-		}
-		return o
-	}
-
-	c, diags := completeSpec(ctx, model(types.ObjectNull(attrTypes)))
+	c, diags := completeSpec(cluster("null"))
 	if diags.HasError() || c.EtcdRestore != nil {
 		t.Errorf("unset: %v, restore %+v", diags, c.EtcdRestore)
 	}
 	sum := strings.Repeat("a1", 32)
-	c, diags = completeSpec(ctx, model(restore(types.StringValue("https://backups.example.com/etcd.db"), types.StringValue(sum))))
+	c, diags = completeSpec(cluster(`{"url": "https://backups.example.com/etcd.db", "sha256": "` + sum + `"}`))
 	if diags.HasError() {
 		t.Fatal(diags)
 	}
@@ -214,7 +206,7 @@ func TestSpecOfEtcdRestore(t *testing.T) {
 		t.Errorf("set: restore %+v", r)
 	}
 
-	_, diags = completeSpec(ctx, model(restore(types.StringValue("http://backups.example.com/etcd.db"), types.StringNull())))
+	_, diags = completeSpec(cluster(`{"url": "http://backups.example.com/etcd.db"}`))
 	var got []string
 	for _, d := range diags {
 		withPath, ok := d.(diag.DiagnosticWithPath)

@@ -25,6 +25,9 @@ const (
 	DefaultCNIPluginsURL     = "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz"
 )
 
+// EtcdSnapshotDir is where a controller keeps the snapshots of its etcd member.
+const EtcdSnapshotDir = "/var/lib/etcd-snapshots"
+
 // Each controller snapshots its etcd member hourly and keeps a day of snapshots unless the spec says
 // otherwise. Snapshots are no closer than MinEtcdSnapshotInterval: each one reads the whole database.
 const (
