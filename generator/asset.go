@@ -24,12 +24,14 @@ const (
 	KindEncryptionKey  Kind = "encryption-key"
 )
 
-// Asset is one rendered file: its path under the output directory, what it is, which machine or role
-// it belongs to (if any), its file mode and its bytes.
+// Asset is one rendered file: its path under the output directory, what it is, what it belongs to,
+// its file mode and its bytes. An asset belongs to one machine (Node), to one worker pool (Pool), or
+// to the whole cluster (neither); Role is the machine's or pool's role.
 type Asset struct {
 	Path string
 	Kind Kind
 	Node string
+	Pool string
 	Role string
 	Mode fs.FileMode
 	Data []byte
@@ -76,6 +78,7 @@ type IndexEntry struct {
 	Path   string `json:"path"`
 	Kind   Kind   `json:"kind"`
 	Node   string `json:"node,omitempty"`
+	Pool   string `json:"pool,omitempty"`
 	Role   string `json:"role,omitempty"`
 	SHA256 string `json:"sha256"`
 }
@@ -85,7 +88,7 @@ func (as *Assets) Index() Index {
 	idx := Index{Cluster: as.Cluster, Assets: make([]IndexEntry, 0, len(as.Files))}
 	for _, a := range as.Files {
 		sum := sha256.Sum256(a.Data)
-		idx.Assets = append(idx.Assets, IndexEntry{Path: a.Path, Kind: a.Kind, Node: a.Node, Role: a.Role, SHA256: hex.EncodeToString(sum[:])})
+		idx.Assets = append(idx.Assets, IndexEntry{Path: a.Path, Kind: a.Kind, Node: a.Node, Pool: a.Pool, Role: a.Role, SHA256: hex.EncodeToString(sum[:])})
 	}
 	return idx
 }

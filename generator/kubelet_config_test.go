@@ -48,6 +48,10 @@ func machineConfigs(t *testing.T, osName string) map[string]igntypes.Config {
 			t.Fatalf("%s: %v %s", a.Path, err, rep)
 		}
 		out[a.Path] = cfg
+		// Each config says what it belongs to: a machine or a worker pool, never both.
+		if (a.Node == "") == (a.Pool == "") {
+			t.Errorf("%s belongs to machine %q and pool %q", a.Path, a.Node, a.Pool)
+		}
 	}
 	for _, want := range []string{"ignition/node1.ign", "ignition/node4.ign", path.Join(generator.OutPoolIgnitionDir, "general.ign")} {
 		if _, ok := out[want]; !ok {

@@ -189,7 +189,7 @@ func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.N
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Asset{Path: path.Join(OutPoolIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Role: m.Role, Mode: 0o600, Data: data})
+		out = append(out, Asset{Path: path.Join(OutPoolIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Pool: m.Name, Role: m.Role, Mode: 0o600, Data: data})
 	}
 	return out, nil
 }

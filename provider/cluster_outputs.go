@@ -9,7 +9,6 @@ import (
 	"path"
 	"reflect"
 	"sort"
-	"strings"
 	"testing/fstest"
 	"time"
 
@@ -88,8 +87,8 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		switch {
 		case a.Kind == generator.KindIgnition && a.Node != "":
 			r.ignition[a.Node] = string(a.Data)
-		case a.Kind == generator.KindIgnition && path.Dir(a.Path) == generator.OutPoolIgnitionDir:
-			r.pools[strings.TrimSuffix(path.Base(a.Path), ".ign")] = string(a.Data)
+		case a.Kind == generator.KindIgnition && a.Pool != "":
+			r.pools[a.Pool] = string(a.Data)
 		case a.Path == adminKubeconfigPath:
 			r.adminKubeconfig = string(a.Data)
 		case !generatorKinds[a.Kind]:

@@ -247,7 +247,7 @@ func Read(dir string) (*generator.Assets, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Add(generator.Asset{Path: e.Path, Kind: e.Kind, Node: e.Node, Role: e.Role, Mode: info.Mode().Perm(), Data: data})
+		out.Add(generator.Asset{Path: e.Path, Kind: e.Kind, Node: e.Node, Pool: e.Pool, Role: e.Role, Mode: info.Mode().Perm(), Data: data})
 	}
 	return out, nil
 }
