@@ -48,6 +48,31 @@ resource "liftoff_cluster" "scale" {
 	return b.String()
 }
 
+// anchorConfig is the same machines as scaleConfig written the way Typhoon writes workers: a Butane
+// template rendered with templatefile and translated by one data source per worker (ct_config
+// there, liftoff_butane here, which does the same translation).
+func anchorConfig(n int, pool string) string {
+	var b strings.Builder
+	b.WriteString(requiredProviders)
+	b.WriteString("locals {\n  workers = {\n")
+	for i := range n {
+		labels := ""
+		if i == 0 {
+			labels = fmt.Sprintf("%q", "pool="+pool)
+		}
+		fmt.Fprintf(&b, "    w%d = { ip = \"10.1.%d.%d\", labels = [%s] }\n", i, i/250, i%250+1, labels)
+	}
+	b.WriteString(`  }
+}
+
+data "liftoff_butane" "worker" {
+  for_each = local.workers
+  content  = templatefile("${path.module}/worker.yaml", { name = each.key, ip = each.value.ip, labels = each.value.labels })
+}
+`)
+	return b.String()
+}
+
 func writeConfig(b *testing.B, dir, config string) {
 	b.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
@@ -89,6 +114,32 @@ func BenchmarkTerraformPlan(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
 			writeConfig(b, dir, scaleConfig(n, "a"))
+			w := newWorkdir(b, dir)
+			w.must("apply", "-auto-approve")
+			for b.Loop() {
+				if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
+					b.Fatalf("plan exited %d:\n%s", code, out)
+				}
+			}
+			reportStateSize(b, dir)
+		})
+	}
+}
+
+// BenchmarkTerraformPlanAnchor is BenchmarkTerraformPlan for the same workers written the way
+// Typhoon writes them (anchorConfig): the figure liftoff_cluster's plan is measured against.
+func BenchmarkTerraformPlanAnchor(b *testing.B) {
+	for _, n := range benchWorkers {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			writeConfig(b, dir, anchorConfig(n, "a"))
+			template, err := os.ReadFile(filepath.Join("testdata", "anchor", "worker.yaml"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "worker.yaml"), template, 0o644); err != nil {
+				b.Fatal(err)
+			}
 			w := newWorkdir(b, dir)
 			w.must("apply", "-auto-approve")
 			for b.Loop() {
