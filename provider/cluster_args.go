@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -45,34 +44,21 @@ func argName(name string) string {
 	return name
 }
 
-// field is one setting of a spec type.
+// field is one setting of a spec type, as an argument.
 type field struct {
-	name     string
-	kind     string // "" (required), "optional", "block" or "label"
-	index    int
-	typ      reflect.Type
-	docs     string
+	spec.Setting
 	required bool
 }
 
-// fieldsOf lists a spec struct type's settings by their hcl tags. top says the type is the
-// cluster's, whose names and requirements the tables above change.
+// fieldsOf lists a spec struct type's settings (spec.SettingsOf) as arguments. top says the type
+// is the cluster's, whose names and requirements the tables above change.
 func fieldsOf(t reflect.Type, top bool) []field {
-	var docs map[string]string
-	if d, ok := reflect.Zero(t).Interface().(spec.SettingsDocs); ok {
-		docs = d.Docs()
-	}
 	var out []field
-	for i := range t.NumField() {
-		tag, ok := t.Field(i).Tag.Lookup("hcl")
-		if !ok {
-			continue
-		}
-		name, kind, _ := strings.Cut(tag, ",")
-		f := field{name: name, kind: kind, index: i, typ: t.Field(i).Type, docs: docs[name], required: kind == ""}
+	for _, s := range spec.SettingsOf(t) {
+		f := field{Setting: s, required: s.Kind == ""}
 		if top {
-			f.required = f.required || requiredArgs[name]
-			f.name = argName(name)
+			f.required = f.required || requiredArgs[s.Name]
+			f.Name = argName(s.Name)
 		}
 		out = append(out, f)
 	}
@@ -92,10 +78,10 @@ func argAttributes(t reflect.Type, top bool) map[string]schema.Attribute {
 			}
 			hoisted[at[0]][at[1]] = true
 			for _, f := range fieldsOf(t, true) {
-				if f.name == at[0] {
-					for _, in := range fieldsOf(f.typ.Elem(), false) {
-						if in.name == at[1] {
-							attrs[arg] = schema.StringAttribute{Optional: true, MarkdownDescription: in.docs}
+				if f.Name == at[0] {
+					for _, in := range fieldsOf(f.Type.Elem(), false) {
+						if in.Name == at[1] {
+							attrs[arg] = schema.StringAttribute{Optional: true, MarkdownDescription: in.Doc}
 						}
 					}
 				}
@@ -105,51 +91,51 @@ func argAttributes(t reflect.Type, top bool) map[string]schema.Attribute {
 	for _, f := range fieldsOf(t, top) {
 		req, opt := f.required, !f.required
 		switch {
-		case f.kind == "label" && top:
-			attrs[f.name] = schema.StringAttribute{Required: true, MarkdownDescription: f.docs}
-		case f.kind == "label":
+		case f.Kind == "label" && top:
+			attrs[f.Name] = schema.StringAttribute{Required: true, MarkdownDescription: f.Doc}
+		case f.Kind == "label":
 			// A block's label is its key in the map of such blocks, or an attribute of a single one.
-		case f.typ == reflect.PointerTo(platformType):
-			attrs[f.name] = platformAttribute()
-		case f.kind == "block" && f.typ.Kind() == reflect.Pointer:
-			nested := argAttributes(f.typ.Elem(), false)
-			for _, in := range fieldsOf(f.typ.Elem(), false) {
-				if in.kind == "label" {
-					nested[in.name] = schema.StringAttribute{Required: true, MarkdownDescription: in.docs}
+		case f.Type == reflect.PointerTo(platformType):
+			attrs[f.Name] = platformAttribute()
+		case f.Kind == "block" && f.Type.Kind() == reflect.Pointer:
+			nested := argAttributes(f.Type.Elem(), false)
+			for _, in := range fieldsOf(f.Type.Elem(), false) {
+				if in.Kind == "label" {
+					nested[in.Name] = schema.StringAttribute{Required: true, MarkdownDescription: in.Doc}
 				}
 			}
-			for name := range hoisted[f.name] {
+			for name := range hoisted[f.Name] {
 				delete(nested, name)
 			}
-			attrs[f.name] = schema.SingleNestedAttribute{Required: req, Optional: opt, MarkdownDescription: f.docs, Attributes: nested}
-		case f.kind == "block" && f.typ.Kind() == reflect.Slice:
-			attrs[f.name] = schema.MapNestedAttribute{Required: req, Optional: opt, MarkdownDescription: f.docs,
-				NestedObject: schema.NestedAttributeObject{Attributes: argAttributes(f.typ.Elem(), false)}}
+			attrs[f.Name] = schema.SingleNestedAttribute{Required: req, Optional: opt, MarkdownDescription: f.Doc, Attributes: nested}
+		case f.Kind == "block" && f.Type.Kind() == reflect.Slice:
+			attrs[f.Name] = schema.MapNestedAttribute{Required: req, Optional: opt, MarkdownDescription: f.Doc,
+				NestedObject: schema.NestedAttributeObject{Attributes: argAttributes(f.Type.Elem(), false)}}
 		default:
-			attrs[f.name] = scalarAttribute(f, req, opt)
+			attrs[f.Name] = scalarAttribute(f, req, opt)
 		}
 	}
 	return attrs
 }
 
 func scalarAttribute(f field, req, opt bool) schema.Attribute {
-	t := f.typ
+	t := f.Type
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch t.Kind() {
 	case reflect.String:
-		return schema.StringAttribute{Required: req, Optional: opt, MarkdownDescription: f.docs}
+		return schema.StringAttribute{Required: req, Optional: opt, MarkdownDescription: f.Doc}
 	case reflect.Bool:
-		return schema.BoolAttribute{Required: req, Optional: opt, MarkdownDescription: f.docs}
+		return schema.BoolAttribute{Required: req, Optional: opt, MarkdownDescription: f.Doc}
 	case reflect.Int:
-		return schema.Int64Attribute{Required: req, Optional: opt, MarkdownDescription: f.docs}
+		return schema.Int64Attribute{Required: req, Optional: opt, MarkdownDescription: f.Doc}
 	case reflect.Slice:
-		return schema.ListAttribute{Required: req, Optional: opt, ElementType: types.StringType, MarkdownDescription: f.docs}
+		return schema.ListAttribute{Required: req, Optional: opt, ElementType: types.StringType, MarkdownDescription: f.Doc}
 	case reflect.Map:
-		return schema.MapAttribute{Required: req, Optional: opt, ElementType: types.StringType, MarkdownDescription: f.docs}
+		return schema.MapAttribute{Required: req, Optional: opt, ElementType: types.StringType, MarkdownDescription: f.Doc}
 	}
-	panic(fmt.Sprintf("spec setting %s: type %s has no Terraform attribute", f.name, f.typ))
+	panic(fmt.Sprintf("spec setting %s: type %s has no Terraform attribute", f.Name, f.Type))
 }
 
 // specOfArgs decodes liftoff_cluster's arguments (a plan's or configuration's object, every
@@ -183,8 +169,8 @@ func specOfArgs(v tftypes.Value) (*spec.Cluster, error) {
 // setNamed sets the string setting called name of a spec struct.
 func setNamed(v reflect.Value, name, value string) {
 	for _, f := range fieldsOf(v.Type(), false) {
-		if f.name == name {
-			v.Field(f.index).SetString(value)
+		if f.Name == name {
+			v.Field(f.Index).SetString(value)
 		}
 	}
 }
@@ -194,12 +180,12 @@ func decodeStruct(attrs map[string]tftypes.Value, v reflect.Value, top bool) err
 	for _, f := range fieldsOf(v.Type(), top) {
 		// A setting without an attribute is a top-level argument (hoistedArgs), or the label of a
 		// block in a map, which the caller sets from its key.
-		val, ok := attrs[f.name]
+		val, ok := attrs[f.Name]
 		if !ok {
 			continue
 		}
-		if err := decodeValue(val, v.Field(f.index), f); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+		if err := decodeValue(val, v.Field(f.Index), f); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
 		}
 	}
 	return nil
@@ -222,7 +208,7 @@ func decodeValue(val tftypes.Value, dst reflect.Value, f field) error {
 		}
 		dst.Set(reflect.ValueOf(p))
 		return nil
-	case f.kind == "block" && t.Kind() == reflect.Pointer:
+	case f.Kind == "block" && t.Kind() == reflect.Pointer:
 		attrs := map[string]tftypes.Value{}
 		if err := val.As(&attrs); err != nil {
 			return err
@@ -233,7 +219,7 @@ func decodeValue(val tftypes.Value, dst reflect.Value, f field) error {
 		}
 		dst.Set(ptr)
 		return nil
-	case f.kind == "block" && t.Kind() == reflect.Slice:
+	case f.Kind == "block" && t.Kind() == reflect.Slice:
 		byKey := map[string]tftypes.Value{}
 		if err := val.As(&byKey); err != nil {
 			return err
@@ -254,8 +240,8 @@ func decodeValue(val tftypes.Value, dst reflect.Value, f field) error {
 				return fmt.Errorf("%s: %w", k, err)
 			}
 			for _, in := range fieldsOf(t.Elem(), false) {
-				if in.kind == "label" {
-					elem.Field(in.index).SetString(k)
+				if in.Kind == "label" {
+					elem.Field(in.Index).SetString(k)
 				}
 			}
 		}
