@@ -16,8 +16,8 @@ var benchWorkers = []int{100, 1000}
 // scaleConfig is a liftoff_cluster with three controllers and n workers; pool labels worker 0.
 func scaleConfig(n int, pool string) string { return scaleConfigOn(n, pool, "") }
 
-// scaleConfigOn is scaleConfig with a platform argument.
-func scaleConfigOn(n int, pool, platform string) string {
+// scaleConfigOn is scaleConfig with more arguments, like a platform.
+func scaleConfigOn(n int, pool, more string) string {
 	var b strings.Builder
 	b.WriteString(requiredProviders)
 	b.WriteString(`
@@ -41,9 +41,7 @@ resource "liftoff_cluster" "scale" {
 		fmt.Fprintf(&b, "    w%d = { ip = \"10.1.%d.%d\", mac = \"52:54:01:00:%02x:%02x\"%s }\n", i, i/250, i%250+1, i/256, i%256, labels)
 	}
 	b.WriteString("  }\n")
-	if platform != "" {
-		fmt.Fprintf(&b, "  platform = %s\n", platform)
-	}
+	b.WriteString(more)
 	b.WriteString("}\n")
 	return b.String()
 }
@@ -155,9 +153,12 @@ func BenchmarkTerraformPlanAnchor(b *testing.B) {
 // BenchmarkTerraformPlanMatchbox is BenchmarkTerraformPlan for a bare-metal cluster, whose state
 // also holds the matchbox groups, profiles and install configs.
 func BenchmarkTerraformPlanMatchbox(b *testing.B) {
-	platform := `{ matchbox = { matchbox_http_endpoint = "http://matchbox.example.com:8080", os_version = "4230.2.3" } }`
+	// matchbox serves configs to whoever asks, so the machines fetch their secrets from liftoff.
+	more := `  platform = { matchbox = { matchbox_http_endpoint = "http://matchbox.example.com:8080", os_version = "4230.2.3" } }
+  machine_secrets = { server = "10.0.0.2:9443" }
+`
 	dir := b.TempDir()
-	writeConfig(b, dir, scaleConfigOn(1000, "a", platform))
+	writeConfig(b, dir, scaleConfigOn(1000, "a", more))
 	w := newWorkdir(b, dir)
 	w.must("apply", "-auto-approve")
 	for b.Loop() {

@@ -70,22 +70,11 @@ var platformType = reflect.TypeOf(spec.Platform{})
 // argAttributes is the schema of a spec struct type's settings.
 func argAttributes(t reflect.Type, top bool) map[string]schema.Attribute {
 	attrs := map[string]schema.Attribute{}
-	hoisted := map[string]map[string]bool{} // block → settings that are top-level arguments
 	if top {
 		for arg, at := range hoistedArgs {
-			if hoisted[at[0]] == nil {
-				hoisted[at[0]] = map[string]bool{}
-			}
-			hoisted[at[0]][at[1]] = true
-			for _, f := range fieldsOf(t, true) {
-				if f.Name == at[0] {
-					for _, in := range fieldsOf(f.Type.Elem(), false) {
-						if in.Name == at[1] {
-							attrs[arg] = schema.StringAttribute{Optional: true, MarkdownDescription: in.Doc}
-						}
-					}
-				}
-			}
+			block, _ := settingNamed(t, at[0])
+			in, _ := settingNamed(block.Type, at[1])
+			attrs[arg] = scalarAttribute(field{Setting: in}, false, true)
 		}
 	}
 	for _, f := range fieldsOf(t, top) {
@@ -104,8 +93,10 @@ func argAttributes(t reflect.Type, top bool) map[string]schema.Attribute {
 					nested[in.Name] = schema.StringAttribute{Required: true, MarkdownDescription: in.Doc}
 				}
 			}
-			for name := range hoisted[f.Name] {
-				delete(nested, name)
+			for _, at := range hoistedArgs {
+				if top && at[0] == f.Name {
+					delete(nested, at[1])
+				}
 			}
 			attrs[f.Name] = schema.SingleNestedAttribute{Required: req, Optional: opt, MarkdownDescription: f.Doc, Attributes: nested}
 		case f.Kind == "block" && f.Type.Kind() == reflect.Slice:
@@ -150,29 +141,27 @@ func specOfArgs(v tftypes.Value) (*spec.Cluster, error) {
 		return nil, err
 	}
 	for arg, at := range hoistedArgs {
-		// The one hoisted setting is the PKI's renewal window.
-		var s *string
-		if err := attrs[arg].As(&s); err != nil {
+		block, _ := settingNamed(reflect.TypeOf(c), at[0])
+		in, _ := settingNamed(block.Type, at[1])
+		v := reflect.ValueOf(c).Elem().Field(block.Index)
+		if v.IsNil() {
+			v.Set(reflect.New(block.Type.Elem()))
+		}
+		if err := decodeValue(attrs[arg], v.Elem().Field(in.Index), field{Setting: in}); err != nil {
 			return nil, fmt.Errorf("%s: %w", arg, err)
 		}
-		if s == nil {
-			continue
-		}
-		if c.PKI == nil {
-			c.PKI = &spec.PKI{}
-		}
-		setNamed(reflect.ValueOf(c.PKI).Elem(), at[1], *s)
 	}
 	return c, nil
 }
 
-// setNamed sets the string setting called name of a spec struct.
-func setNamed(v reflect.Value, name, value string) {
-	for _, f := range fieldsOf(v.Type(), false) {
-		if f.Name == name {
-			v.Field(f.Index).SetString(value)
+// settingNamed is the setting of a spec struct type (or pointer to one) called name.
+func settingNamed(t reflect.Type, name string) (spec.Setting, bool) {
+	for _, s := range spec.SettingsOf(t) {
+		if s.Name == name {
+			return s, true
 		}
 	}
+	return spec.Setting{}, false
 }
 
 // decodeStruct fills the spec struct v from the attributes of its object.
