@@ -152,6 +152,12 @@ var credentials = []credential{
 		copies:   []hostCopy{forEtcd(".crt", EtcdPeerCert), forEtcd(".key", EtcdPeerKey)}},
 }
 
+// kubeconfigAt is the kubeconfig made of the credential (one of a client, not a member's), for the
+// apiserver at server.
+func (c credential) kubeconfigAt(d *Cluster, server string, p issued) ([]byte, error) {
+	return kubeconfig(d.Name, server, []byte(d.CACertPEM), c.template(d, Machine{}).CommonName, p[c.name], "")
+}
+
 // APIServerCertBase is where machine's apiserver serving certificate and key are under pki/,
 // without their extensions.
 func APIServerCertBase(machine string) string {

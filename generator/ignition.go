@@ -404,7 +404,7 @@ func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
 		if c.hostKubeconfig == "" {
 			continue
 		}
-		data, err := kubeconfig(r.d.Name, m.APIServerURL, []byte(r.d.CACertPEM), c.template(r.d, m).CommonName, r.pki[c.name], "")
+		data, err := c.kubeconfigAt(r.d, m.APIServerURL, r.pki)
 		if err != nil {
 			return nil, err
 		}

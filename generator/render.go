@@ -89,7 +89,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 		if c.kubeconfig == "" {
 			continue
 		}
-		data, err := kubeconfig(d.Name, d.APIServerURL, []byte(d.CACertPEM), c.template(d, Machine{}).CommonName, p[c.name], "")
+		data, err := c.kubeconfigAt(d, d.APIServerURL, p)
 		if err != nil {
 			return nil, err
 		}

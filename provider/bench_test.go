@@ -105,6 +105,20 @@ func BenchmarkTerraformApply(b *testing.B) {
 	}
 }
 
+// timePlans applies the configuration in dir, then times plans with nothing to do and reports
+// the state's size.
+func timePlans(b *testing.B, dir string) {
+	b.Helper()
+	w := newWorkdir(b, dir)
+	w.must("apply", "-auto-approve")
+	for b.Loop() {
+		if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
+			b.Fatalf("plan exited %d:\n%s", code, out)
+		}
+	}
+	reportStateSize(b, dir)
+}
+
 // BenchmarkTerraformPlan times a plan with nothing to do: the cluster is re-rendered with the key
 // material in state and found unchanged.
 func BenchmarkTerraformPlan(b *testing.B) {
@@ -112,14 +126,7 @@ func BenchmarkTerraformPlan(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
 			writeConfig(b, dir, scaleConfig(n, "a"))
-			w := newWorkdir(b, dir)
-			w.must("apply", "-auto-approve")
-			for b.Loop() {
-				if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
-					b.Fatalf("plan exited %d:\n%s", code, out)
-				}
-			}
-			reportStateSize(b, dir)
+			timePlans(b, dir)
 		})
 	}
 }
@@ -138,14 +145,7 @@ func BenchmarkTerraformPlanAnchor(b *testing.B) {
 			if err := os.WriteFile(filepath.Join(dir, "worker.yaml"), template, 0o644); err != nil {
 				b.Fatal(err)
 			}
-			w := newWorkdir(b, dir)
-			w.must("apply", "-auto-approve")
-			for b.Loop() {
-				if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
-					b.Fatalf("plan exited %d:\n%s", code, out)
-				}
-			}
-			reportStateSize(b, dir)
+			timePlans(b, dir)
 		})
 	}
 }
@@ -159,14 +159,7 @@ func BenchmarkTerraformPlanMatchbox(b *testing.B) {
 `
 	dir := b.TempDir()
 	writeConfig(b, dir, scaleConfigOn(1000, "a", more))
-	w := newWorkdir(b, dir)
-	w.must("apply", "-auto-approve")
-	for b.Loop() {
-		if out, code := w.run("plan", "-detailed-exitcode"); code != 0 {
-			b.Fatalf("plan exited %d:\n%s", code, out)
-		}
-	}
-	reportStateSize(b, dir)
+	timePlans(b, dir)
 }
 
 // BenchmarkTerraformApplyOneWorker times an apply that changes one worker's labels: plan, apply
