@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -31,20 +30,10 @@ func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportSt
 	if resp.Diagnostics.Append(diags...); diags.HasError() {
 		return
 	}
-	for name, v := range map[string]attr.Value{
-		"id":                          types.StringValue(assets.Cluster),
-		"name":                        types.StringValue(assets.Cluster),
-		"ignition":                    o.Ignition,
-		"ignition_sha256":             o.IgnitionSHA256,
-		"worker_pool_ignition":        o.PoolIgnition,
-		"worker_pool_ignition_sha256": o.PoolSHA256,
-		"admin_kubeconfig":            o.AdminKubeconfig,
-		"ca_certificate":              o.CACertificate,
-		"certificates":                o.Certificates,
-		"asset_index":                 o.AssetIndex,
-		"platform_assets":             o.PlatformAssets,
-		"key_material":                o.KeyMaterial,
-	} {
+	values := o.values()
+	values["id"] = types.StringValue(assets.Cluster)
+	values["name"] = types.StringValue(assets.Cluster)
+	for name, v := range values {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), v)...)
 	}
 }
