@@ -22,6 +22,9 @@ const (
 	KindStaticPod      Kind = "static-pod"
 	KindBootstrapToken Kind = "bootstrap-token"
 	KindEncryptionKey  Kind = "encryption-key"
+	// KindRoleIgnition is a role's shared Ignition config, which machines of the role merge from
+	// where their platform serves it (Options.RoleConfigURL).
+	KindRoleIgnition Kind = "role-ignition"
 )
 
 // Asset is one rendered file: its path under the output directory, what it is, what it belongs to,

@@ -12,7 +12,7 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_4/types"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/internal/testbin"
+	"github.com/liftoff-k8s/liftoff/internal/ignitiontest"
 	"github.com/liftoff-k8s/liftoff/templates"
 )
 
@@ -57,7 +57,6 @@ func withRestore(src, url, sha256 string) string {
 // a controller's config, systemd's presets make etcd.service require the restore, and systemd
 // accepts every unit as it lands.
 func TestEtcdRestoreUnit(t *testing.T) {
-	ignition := testbin.MustPath(t, "ignition")
 	if _, err := exec.LookPath("systemctl"); err != nil {
 		t.Fatal("systemctl is missing: run make deps (Debian package systemd)")
 	}
@@ -163,10 +162,9 @@ func TestEtcdRestoreUnit(t *testing.T) {
 
 			// On the machine: Ignition writes the units and enables the restore by preset, systemd's
 			// first boot applies the presets, and etcd.service then requires the restore.
-			root := newSysroot(t)
-			seedSysroot(t, root)
+			root := ignitiontest.Sysroot(t)
 			raw := res.Assets.Get("ignition/" + tc.controllers[0] + ".ign").Data
-			applyIgnition(t, ignition, root, raw)
+			ignitiontest.MustApply(t, root, raw)
 			if out, err := exec.Command("systemctl", "--root="+root, "preset-all").CombinedOutput(); err != nil {
 				t.Fatalf("systemctl preset-all: %v\n%s", err, out)
 			}

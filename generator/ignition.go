@@ -2,6 +2,8 @@ package generator
 
 import (
 	"bytes"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -192,6 +194,9 @@ type machineRenderer struct {
 	sharedBootstrapKubeconfig func() (string, error)
 	// platform returns what the spec's platform adds to a machine's config (Options.MachineConfig).
 	platform func(spec.Node) (*igntypes.Config, error)
+	// roleRefs are, by role, the references to the roles' shared configs that machines merge
+	// (Options.RoleConfigURL); empty when every machine's config is whole.
+	roleRefs map[string]igntypes.Resource
 }
 
 func (r *machineRenderer) roleData(role string) (any, error) {
@@ -488,7 +493,12 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		}
 		own.Storage.Files = append(own.Storage.Files, file)
 	}
-	cfg := butane.Add(base, own)
+	// With shared role configs, the machine's config starts from its own files alone.
+	ref, shared := r.roleRefs[m.Role]
+	cfg := own
+	if !shared {
+		cfg = butane.Add(base, own)
+	}
 	if r.platform != nil {
 		add, err := r.platform(node)
 		if err != nil {
@@ -501,6 +511,17 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 	cfg, err = r.withSnippets(cfg, spec.MachinePath(node).Attr("snippets"), node.Snippets)
 	if err != nil {
 		return nil, nil, err
+	}
+	if shared {
+		// At boot Ignition merges the role's config into this one, the role's entries winning where
+		// both have one: that is the config rendered here only if this machine's own entries
+		// (its snippets', its platform's) are all new. A machine whose snippet changes an entry of
+		// its role gets its whole config instead.
+		if butane.Disjoint(base, cfg) {
+			cfg.Ignition.Config.Merge = []igntypes.Resource{ref}
+		} else {
+			cfg = butane.Merge(base, cfg)
+		}
 	}
 	// The role's config was checked once; this machine's own files and its platform's additions are
 	// built from validated names and addresses at paths liftoff chooses, so the merge cannot
@@ -516,6 +537,34 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 		return nil, nil, fmt.Errorf("machine %s: rendered Ignition does not pass Ignition's own check: %w", m.Name, err)
 	}
 	return out, secrets, nil
+}
+
+// shareRoleConfigs renders the shared config of each role that machines has, to be served at
+// url(role), and keeps the references that the machines' configs merge them by.
+func (r *machineRenderer) shareRoleConfigs(machines []Machine, url func(role string) string) ([]Asset, error) {
+	if !r.d.Spec.FetchesSecrets() {
+		return nil, fmt.Errorf("shared role configs need machine_secrets.server: a role's config goes to every machine of the role, so it may hold no secret")
+	}
+	r.roleRefs = map[string]igntypes.Resource{}
+	var out []Asset
+	for _, m := range machines {
+		if _, done := r.roleRefs[m.Role]; done {
+			continue
+		}
+		base, err := r.base(m.Role)
+		if err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(base)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha512.Sum512(data)
+		source, hash := url(m.Role), "sha512-"+hex.EncodeToString(sum[:])
+		r.roleRefs[m.Role] = igntypes.Resource{Source: &source, Verification: igntypes.Verification{Hash: &hash}}
+		out = append(out, Asset{Path: path.Join(OutRoleIgnitionDir, m.Role+".ign"), Kind: KindRoleIgnition, Role: m.Role, Mode: 0o644, Data: data})
+	}
+	return out, nil
 }
 
 // withSnippets merges the user's Butane snippets, written at field at, into cfg in their order:

@@ -149,6 +149,8 @@ const (
 	OutIgnitionDir  = "ignition"
 	// OutPoolIgnitionDir holds one Ignition config per worker pool.
 	OutPoolIgnitionDir = "ignition/pools"
+	// OutRoleIgnitionDir holds the roles' shared Ignition configs, when machines merge them.
+	OutRoleIgnitionDir = "ignition/roles"
 )
 
 // CheckpointAnnotation marks self-hosted pods that the checkpointer saves as local static pods.

@@ -2,7 +2,6 @@ package generator_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,40 +14,9 @@ import (
 	ign "github.com/coreos/ignition/v2/config/v3_4"
 
 	"github.com/liftoff-k8s/liftoff/generator"
-	"github.com/liftoff-k8s/liftoff/internal/testbin"
+	"github.com/liftoff-k8s/liftoff/internal/ignitiontest"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
-
-// seedSysroot gives a sysroot what the OS image has before Ignition runs: the account databases
-// (with Flatcar's and Fedora CoreOS's core user) and the programs the rendered units start that the
-// OS ships or that arrive at first boot (the kubelet and etcd fetched by liftoff-fetch).
-func seedSysroot(t *testing.T, root string) {
-	t.Helper()
-	files := map[string]string{
-		"etc/passwd":  "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500:Core:/home/core:/bin/bash\n",
-		"etc/group":   "root:x:0:\ncore:x:500:\nsudo:x:27:core\ndocker:x:233:core\n",
-		"etc/shadow":  "root:*:19000:0:99999:7:::\ncore:*:19000:0:99999:7:::\n",
-		"etc/gshadow": "root:*::\ncore:!::\nsudo:!::core\ndocker:!::core\n",
-	}
-	for p, content := range files {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.MkdirAll(filepath.Join(root, "home/core"), 0o755)
-	if err := os.Chown(filepath.Join(root, "home/core"), 500, 500); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"bin/mkdir", "opt/bin/kubelet", "opt/bin/etcd", "usr/bin/docker", "usr/bin/podman", "usr/bin/systemd-sysext"} {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // renderSource validates and renders a spec given as text, now.
 func renderSource(t *testing.T, src string) (*spec.Cluster, *generator.Result) {
@@ -68,48 +36,10 @@ func renderSource(t *testing.T, src string) (*spec.Cluster, *generator.Result) {
 	return full, res
 }
 
-// newSysroot makes an empty root directory that every user can traverse, as / is: Ignition writes
-// a user's SSH keys as that user. (t.TempDir's parents are private to root.)
-func newSysroot(t *testing.T) string {
-	t.Helper()
-	root, err := os.MkdirTemp("", "liftoff-sysroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// applyIgnition runs the real Ignition binary's fetch-offline and files stages into root.
-func applyIgnition(t *testing.T, ignition, root string, config []byte) {
-	t.Helper()
-	work := t.TempDir()
-	cfg := filepath.Join(work, "config.ign")
-	if err := os.WriteFile(cfg, config, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, stage := range []string{"fetch-offline", "files"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		cmd := exec.CommandContext(ctx, ignition, "-platform", "file", "-stage", stage, "-root", root,
-			"-config-cache", filepath.Join(work, "cache.json"), "-state-file", filepath.Join(work, "state.json"),
-			"-neednet", filepath.Join(work, "neednet"), "-log-to-stdout")
-		cmd.Env = append(os.Environ(), "IGNITION_CONFIG_FILE="+cfg)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("ignition %s stage: %v\n%s", stage, err, out)
-		}
-	}
-}
-
 // TestRealIgnitionAppliesEveryConfig applies each rendered config with the real Ignition binary
 // into a sysroot, checks that every file landed with its mode and content and every unit with its
 // enablement, and has systemd verify the units.
 func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
-	ignition := testbin.MustPath(t, "ignition")
 	for _, osName := range []string{"flatcar", "fcos"} {
 		t.Run(osName, func(t *testing.T) {
 			src, err := os.ReadFile("../examples/demo/cluster.hcl")
@@ -131,9 +61,8 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 					if err != nil || len(rep.Entries) > 0 {
 						t.Fatalf("config/v3_4.Parse: %v %s", err, rep)
 					}
-					root := newSysroot(t)
-					seedSysroot(t, root)
-					applyIgnition(t, ignition, root, a.Data)
+					root := ignitiontest.Sysroot(t)
+					ignitiontest.MustApply(t, root, a.Data)
 					for _, f := range cfg.Storage.Files {
 						full := filepath.Join(root, f.Path)
 						info, err := os.Stat(full)

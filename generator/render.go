@@ -37,6 +37,12 @@ type Options struct {
 	// network unit, a volume's mount): it is merged into the machine's config before the user's
 	// snippets and before the config is encoded, so no config is decoded and encoded again.
 	MachineConfig func(n spec.Node) (*igntypes.Config, error)
+	// RoleConfigURL, when set, is where machines fetch their role's shared Ignition config: each
+	// role's config becomes an asset of KindRoleIgnition for the platform to serve at
+	// RoleConfigURL(role), and a machine's config holds only its own files and merges its role's,
+	// verified by its sha512. A role's config goes to every machine of the role, so it holds no
+	// secret: this needs machine_secrets.server.
+	RoleConfigURL func(role string) string
 }
 
 // Result is a render's output.
@@ -102,7 +108,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	}
 	out.Add(manifests...)
 
-	ign, err := renderMachines(d, p, out, opts.MachineConfig)
+	ign, err := renderMachines(d, p, out, opts.MachineConfig, opts.RoleConfigURL)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 }
 
 // renderMachines renders every machine's Ignition config, spreading machines over the CPUs.
-func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.Node) (*igntypes.Config, error)) ([]Asset, error) {
+func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.Node) (*igntypes.Config, error), roleURL func(string) string) ([]Asset, error) {
 	files := make(map[string][]byte, len(rendered.Files))
 	for _, a := range rendered.Files {
 		files[a.Path] = a.Data
@@ -144,7 +150,14 @@ func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.N
 	// In the order of the spec's Machines.
 	nodes := d.Spec.Machines()
 	machines = append(append(machines, d.Controllers...), d.Workers...)
-	out := make([]Asset, len(machines))
+	var out []Asset
+	if roleURL != nil {
+		if out, err = r.shareRoleConfigs(machines, roleURL); err != nil {
+			return nil, err
+		}
+	}
+	shared := len(out)
+	out = append(out, make([]Asset, len(machines))...)
 	packs := make([]Asset, len(machines))
 	errs := make([]error, len(machines))
 	var wg sync.WaitGroup
@@ -162,7 +175,7 @@ func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.N
 					packs[i] = Asset{Path: MachineSecretsPath(m.Name), Kind: KindMachineSecrets, Node: m.Name, Role: m.Role, Mode: 0o600, Data: pack}
 				}
 				errs[i] = err
-				out[i] = Asset{Path: path.Join(OutIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Node: m.Name, Role: m.Role, Mode: 0o600, Data: data}
+				out[shared+i] = Asset{Path: path.Join(OutIgnitionDir, m.Name+".ign"), Kind: KindIgnition, Node: m.Name, Role: m.Role, Mode: 0o600, Data: data}
 			}
 		}()
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -241,14 +242,15 @@ func TestCLIRefusesBadPlatformInput(t *testing.T) {
 }
 
 // TestCLIWritesPlatformFiles renders every example with the real CLI and checks that index.json
-// lists the platform's files with their own kinds, machines and roles.
+// lists the platform's files with their own kinds, machines and roles: a matchbox data directory
+// also serves each role's shared config, which belongs to the role and no machine.
 func TestCLIWritesPlatformFiles(t *testing.T) {
 	tests := []struct {
 		example string
 		// kinds are the platform kinds expected with how many files each.
 		kinds map[generator.Kind]int
 	}{
-		{"bare-metal", map[generator.Kind]int{"matchbox-group": 10, "matchbox-profile": 10, "matchbox-ignition": 10}},
+		{"bare-metal", map[generator.Kind]int{"matchbox-group": 12, "matchbox-profile": 12, "matchbox-ignition": 12, "role-ignition": 2}},
 		{"aws", map[generator.Kind]int{"user-data": 6, "aws-ignition-object": 6, "aws-manifest": 1}},
 		{"vagrant", map[generator.Kind]int{"vagrantfile": 1, "vagrant-ignition": 3}},
 	}
@@ -272,9 +274,13 @@ func TestCLIWritesPlatformFiles(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(out, e.Path)); err != nil {
 					t.Errorf("index.json lists %s, which is not written: %v", e.Path, err)
 				}
-				perMachine := e.Kind != "aws-manifest" && e.Kind != "vagrantfile"
-				if perMachine && (e.Node == "" || e.Role == "") {
-					t.Errorf("%s (%s) names no machine and role", e.Path, e.Kind)
+				perRole := e.Kind != "aws-manifest" && e.Kind != "vagrantfile"
+				perMachine := perRole && e.Kind != "role-ignition" && !strings.HasPrefix(path.Base(e.Path), "metal.")
+				if perRole && e.Role == "" {
+					t.Errorf("%s (%s) names no role", e.Path, e.Kind)
+				}
+				if perMachine && e.Node == "" {
+					t.Errorf("%s (%s) names no machine", e.Path, e.Kind)
 				}
 			}
 			for kind, n := range tt.kinds {

@@ -43,6 +43,15 @@ type MachineConfigurer interface {
 	MachineConfigs(c *spec.Cluster) (func(n spec.Node) (*igntypes.Config, error), error)
 }
 
+// RoleConfigServer is an Adapter that serves each role's shared Ignition config
+// (generator.KindRoleIgnition) to the machines, so that a machine's own config holds only what is
+// its own and merges the rest (generator.Options.RoleConfigURL).
+type RoleConfigServer interface {
+	// RoleConfigURL returns where machines fetch a role's shared config, or nil when the spec's
+	// machines get whole configs.
+	RoleConfigURL(c *spec.Cluster) func(role string) string
+}
+
 var registry = struct {
 	sync.RWMutex
 	m map[string]Adapter

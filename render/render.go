@@ -37,6 +37,9 @@ func Cluster(c *spec.Cluster, opts generator.Options) (*generator.Result, error)
 			}
 		}
 	}
+	if rs, ok := adapter.(platforms.RoleConfigServer); ok {
+		opts.RoleConfigURL = rs.RoleConfigURL(c)
+	}
 	res, err := generator.Render(c, opts)
 	if err != nil {
 		return nil, err

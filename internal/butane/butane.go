@@ -102,7 +102,7 @@ func Merge(base igntypes.Config, snippets ...igntypes.Config) igntypes.Config {
 // costs a fraction of Ignition's reflective merge; otherwise, or when the snippet sets anything
 // else, it is Merge. base's lists are never written to.
 func Add(base, add igntypes.Config) igntypes.Config {
-	if !onlyNewEntries(base, add) {
+	if !Disjoint(base, add) {
 		return Merge(base, add)
 	}
 	out := base
@@ -113,9 +113,9 @@ func Add(base, add igntypes.Config) igntypes.Config {
 	return out
 }
 
-// onlyNewEntries reports whether add sets nothing but files, directories, links and units, none of
-// which base has.
-func onlyNewEntries(base, add igntypes.Config) bool {
+// Disjoint reports whether add sets nothing but files, directories, links and units, none of which
+// base has: then merging the two in either order gives the same entries.
+func Disjoint(base, add igntypes.Config) bool {
 	rest := add
 	rest.Ignition.Version = ""
 	rest.Storage.Files, rest.Storage.Directories, rest.Storage.Links, rest.Systemd.Units = nil, nil, nil, nil

@@ -72,14 +72,33 @@ func served(t *testing.T, body []byte) string {
 	return strings.Join(text, "\n")
 }
 
+// merged lists the configs an Ignition config merges, by their path and query on matchbox.
+func merged(t *testing.T, body []byte) []string {
+	t.Helper()
+	cfg, _, err := ign.Parse(body)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range cfg.Ignition.Config.Merge {
+		u, err := url.Parse(*r.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u.RequestURI())
+	}
+	return out
+}
+
 // attack asks a real matchbox serving the render in out for everything it holds for each machine,
 // as anyone on the provisioning network can: every endpoint, by each MAC in both spellings, for
-// the install and the installed stage. It returns the distinct secrets it found for each MAC, by kind.
-func attack(t *testing.T, out string, macs []string) map[string]map[string]map[string]bool {
+// the install and the installed stage, and the configs those configs merge. It returns the
+// distinct secrets it found for each MAC, by kind, and how many merged configs it fetched.
+func attack(t *testing.T, out string, macs []string) (byMAC map[string]map[string]map[string]bool, mergedFetched int) {
 	t.Helper()
 	port := matchboxtest.FreePort(t)
 	m := matchboxtest.Start(t, port, filepath.Join(out, matchbox.DataDir))
-	byMAC := map[string]map[string]map[string]bool{}
+	byMAC = map[string]map[string]map[string]bool{}
 	for _, mac := range macs {
 		found := map[string]map[string]bool{}
 		for _, spelled := range []string{hexhyp(mac), mac} {
@@ -91,13 +110,19 @@ func attack(t *testing.T, out string, macs []string) map[string]map[string]map[s
 					}
 					if status == 200 {
 						findings(t, out, served(t, body), found)
+						// and the configs it merges, such as its role's
+						for _, ref := range merged(t, body) {
+							body := m.Get(t, ref)
+							findings(t, out, served(t, body), found)
+							mergedFetched++
+						}
 					}
 				}
 			}
 		}
 		byMAC[mac] = found
 	}
-	return byMAC
+	return byMAC, mergedFetched
 }
 
 func describeFindings(f map[string]map[string]bool) string {
@@ -142,12 +167,17 @@ func TestMatchboxServesNoSecret(t *testing.T) {
 				names[n.mac] = n.name
 			}
 			leaked := 0
-			for mac, found := range attack(t, out, macs) {
+			byMAC, mergedFetched := attack(t, out, macs)
+			for mac, found := range byMAC {
 				t.Logf("%s (%s): matchbox serves %s", names[mac], mac, describeFindings(found))
 				leaked += len(found)
 			}
 			if tt.secure && leaked > 0 {
 				t.Error("matchbox serves secrets to whoever knows a MAC")
+			}
+			// The machines' configs merge their roles' shared configs, which the attack reads too.
+			if tt.secure && mergedFetched == 0 {
+				t.Error("no served config merges a role config: the attack did not reach the role configs")
 			}
 			if !tt.secure && leaked == 0 {
 				t.Error("with the secrets in the configs the attacker found none: the attack does not reach them")

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -62,7 +63,28 @@ type profile struct {
 	IgnitionID string   `json:"ignition_id,omitempty"`
 }
 
-// Render writes each machine's install and final groups and profiles and their Ignition configs.
+// RoleConfigURL serves each role's shared config from matchbox, by the role's group, when the
+// machines fetch their secrets: the configs matchbox serves then hold no secret, and a machine's own
+// config is the few files that are its own.
+func (Adapter) RoleConfigURL(c *spec.Cluster) func(role string) string {
+	if !c.FetchesSecrets() {
+		return nil
+	}
+	s := settingsOf(c)
+	return func(role string) string { return s.endpoint + "/ignition?" + roleQuery(c, role) }
+}
+
+// roleQuery selects a role's group: no machine's request carries cluster or role.
+func roleQuery(c *spec.Cluster, role string) string {
+	return url.Values{"cluster": {c.Name}, "role": {role}}.Encode()
+}
+
+// roleID names a role's group, profile and config: machines' IDs are CLUSTER-NAME with NAME a DNS
+// label, so a dot keeps the two apart.
+func roleID(c *spec.Cluster, role string) string { return c.Name + "." + role }
+
+// Render writes each machine's install and final groups and profiles and their Ignition configs,
+// and a group, profile and config for each role's shared config.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
 	configs, err := platforms.MachineIgnition(c, a)
 	if err != nil {
@@ -70,6 +92,29 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 	}
 	s := settingsOf(c)
 	machines := c.Machines()
+	out := make([]generator.Asset, 0, 6*len(machines))
+	for _, f := range a.Files {
+		if f.Kind != generator.KindRoleIgnition {
+			continue
+		}
+		id := roleID(c, f.Role)
+		p := profile{ID: id, Name: fmt.Sprintf("%s: what every %s shares", c.Name, f.Role), IgnitionID: id + ".ign"}
+		g := group{ID: id, Name: p.Name, Profile: id, Selector: map[string]string{"cluster": c.Name, "role": f.Role},
+			Metadata: map[string]string{"cluster": c.Name, "role": f.Role}}
+		role := func(a generator.Asset) generator.Asset { a.Role = f.Role; return a }
+		for _, v := range []struct {
+			dir  string
+			kind generator.Kind
+			v    any
+		}{{"profiles", KindProfile, p}, {"groups", KindGroup, g}} {
+			data, err := encode(v.v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, role(generator.Asset{Path: path.Join(DataDir, v.dir, id+".json"), Kind: v.kind, Mode: 0o644, Data: data}))
+		}
+		out = append(out, role(generator.Asset{Path: path.Join(DataDir, "ignition", id+".ign"), Kind: KindIgnition, Mode: 0o644, Data: f.Data}))
+	}
 	// Flatcar's install configs: spread them over the CPUs, and check the first whole.
 	installs := make([][]byte, len(machines))
 	if c.OS == spec.OSFlatcar {
@@ -84,7 +129,6 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 			return nil, err
 		}
 	}
-	out := make([]generator.Asset, 0, 6*len(machines))
 	for i, n := range machines {
 		final := c.Name + "-" + n.Name
 		install := final + "-install"
