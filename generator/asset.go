@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"sort"
+	"strings"
 )
 
 // Kind says what an asset is; index.json lists it. Platforms add kinds of their own.
@@ -38,6 +39,17 @@ type Asset struct {
 	Role string
 	Mode fs.FileMode
 	Data []byte
+}
+
+// KeyMaterial reports whether the asset is key material that a later render reuses when given it
+// (Options.Existing): a certificate, key, bootstrap token or encryption key under pki/. Files made
+// from key material, like the kubeconfigs and the bootstrap tokens' Secret manifest, are made again.
+func (a *Asset) KeyMaterial() bool {
+	switch a.Kind {
+	case KindCertificate, KindPrivateKey, KindPublicKey, KindBootstrapToken, KindEncryptionKey:
+		return strings.HasPrefix(a.Path, OutPKIDir+"/")
+	}
+	return false
 }
 
 // Sensitive reports whether the asset holds secret material (private keys, tokens, credentials).

@@ -21,16 +21,6 @@ import (
 	"github.com/liftoff-k8s/liftoff/generator"
 )
 
-// keyKinds are the assets that make up a cluster's key material: what a later render must be given
-// (as Options.Existing) so that it reuses rather than regenerates.
-var keyKinds = map[generator.Kind]bool{
-	generator.KindCertificate:    true,
-	generator.KindPrivateKey:     true,
-	generator.KindPublicKey:      true,
-	generator.KindBootstrapToken: true,
-	generator.KindEncryptionKey:  true,
-}
-
 // generatorKinds are the kinds the generator itself renders; any other kind comes from a platform
 // adapter and is exported in platform_assets.
 var generatorKinds = map[generator.Kind]bool{
@@ -97,7 +87,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		if a.Path == caCertificatePath {
 			r.caCertificate = string(a.Data)
 		}
-		if keyKinds[a.Kind] {
+		if a.KeyMaterial() {
 			r.keys[a.Path] = string(a.Data)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // clusterSchemaVersion is the version of liftoff_cluster's state; clusterUpgraders move older states to it.
-const clusterSchemaVersion = 1
+const clusterSchemaVersion = 2
 
 // clusterOutputs are what a render exports.
 type clusterOutputs struct {

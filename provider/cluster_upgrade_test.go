@@ -2,15 +2,27 @@ package provider
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
-// TestClusterStateUpgrade writes a version 0 state (machines as lists) and lets the real terraform
-// CLI upgrade it: the plan is empty and the refreshed state is version 1, machines keyed by name.
+// TestClusterStateUpgrade writes the states of older versions and lets the real terraform CLI
+// upgrade them: the plan is empty and the refreshed state is the current version. Version 0 kept
+// machines as lists, version 1 the bootstrap tokens' Secret manifest in key_material.
 func TestClusterStateUpgrade(t *testing.T) {
+	for _, from := range []int{0, 1} {
+		t.Run(fmt.Sprintf("version %d", from), func(t *testing.T) {
+			t.Parallel()
+			testClusterStateUpgrade(t, from)
+		})
+	}
+}
+
+func testClusterStateUpgrade(t *testing.T, from int) {
 	dir := t.TempDir()
 	config := requiredProviders + `
 resource "liftoff_cluster" "old" {
@@ -44,26 +56,31 @@ resource "liftoff_cluster" "old" {
 	if instance["schema_version"] != float64(clusterSchemaVersion) {
 		t.Fatalf("state has schema_version %v", instance["schema_version"])
 	}
-	instance["schema_version"] = 0
+	instance["schema_version"] = from
 	attributes := instance["attributes"].(map[string]any)
-	// Version 0 predates these attributes.
-	for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "machine_secrets", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {
-		delete(attributes, a)
-	}
-	for _, role := range []string{"controllers", "workers"} {
-		byName := attributes[role].(map[string]any)
-		var names []string
-		for n := range byName {
-			names = append(names, n)
+	keys := attributes["key_material"].(map[string]any)
+	// Versions 0 and 1 kept the bootstrap tokens' Secret manifest with the keys.
+	keys["manifests/00-bootstrap-token.yaml"] = "apiVersion: v1\nkind: Secret\n"
+	if from == 0 {
+		// Version 0 predates these attributes.
+		for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "machine_secrets", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {
+			delete(attributes, a)
 		}
-		sort.Strings(names)
-		var list []any
-		for _, n := range names {
-			m := byName[n].(map[string]any)
-			m["name"] = n
-			list = append(list, m)
+		for _, role := range []string{"controllers", "workers"} {
+			byName := attributes[role].(map[string]any)
+			var names []string
+			for n := range byName {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			var list []any
+			for _, n := range names {
+				m := byName[n].(map[string]any)
+				m["name"] = n
+				list = append(list, m)
+			}
+			attributes[role] = list
 		}
-		attributes[role] = list
 	}
 	state["serial"] = state["serial"].(float64) + 1
 	raw, _ = json.MarshalIndent(state, "", "  ")
@@ -86,6 +103,7 @@ resource "liftoff_cluster" "old" {
 						Labels map[string]string `json:"labels"`
 						Taints []string          `json:"taints"`
 					} `json:"workers"`
+					KeyMaterial map[string]string `json:"key_material"`
 				} `json:"attributes"`
 			} `json:"instances"`
 		} `json:"resources"`
@@ -97,5 +115,10 @@ resource "liftoff_cluster" "old" {
 	if got.SchemaVersion != clusterSchemaVersion || got.Attributes.Workers["w1"].Labels["pool"] != "a" ||
 		got.Attributes.Workers["w2"].Taints[0] != "gpu=true:NoSchedule" || got.Attributes.Workers["w2"].IP != "10.0.0.22" {
 		t.Fatalf("upgraded state: %+v", got)
+	}
+	for p := range got.Attributes.KeyMaterial {
+		if !strings.HasPrefix(p, "pki/") {
+			t.Errorf("key_material still holds %s", p)
+		}
 	}
 }
