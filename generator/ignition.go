@@ -187,7 +187,7 @@ type machineRenderer struct {
 	roleBase map[string]igntypes.Config
 	// roleSecrets are the secret files every machine of a role gets, when machines fetch them.
 	roleSecrets map[string][]hostFile
-	// kubeletConfig is the KubeletConfiguration with kubeletAddressMark for the machine's address.
+	// kubeletConfig is the machines' KubeletConfiguration, which every role shares.
 	kubeletConfig string
 	snippets      map[string][]igntypes.Config
 	// sharedBootstrapKubeconfig is the bootstrap kubeconfig with bootstrapTokenMark for the token.
@@ -214,6 +214,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	kubeletUnit, err := execute("kubelet.service.tmpl", map[string]string{
 		"Exec": kubelet.Exec, "StaticPodDir": HostStaticPodDir, "KubeletPKIDir": HostKubeletPKIDir,
 		"BootstrapKubeconfig": HostBootstrapKubeletConf, "Kubeconfig": HostKubeletKubeconfig, "Config": HostKubeletConfig,
+		"ConfigDir": HostKubeletConfigDir,
 		"Secrets": secretsUnit,
 	})
 	if err != nil {
@@ -254,7 +255,9 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 	if kubelet.SysextURL != "" {
 		sysexts = append(sysexts, *kubelet)
 	}
-	files := append(r.pkiFiles(everyMachine, nil), hostFile{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)})
+	// Configuration the kubelet, etcd and the control plane read as root is readable by root only.
+	files := append(r.pkiFiles(everyMachine, nil), hostFile{Path: HostBootstrapCleanup, Mode: 0o755, Text: string(cleanupScript)},
+		hostFile{Path: HostKubeletConfig, Mode: 0o600, Text: r.kubeletConfig})
 	if runsControlPlane(role) {
 		etcd, err := hostProgram(c, "etcd", c.Etcd, etcdMounts, fmt.Sprintf("%d:%d", EtcdUID, EtcdUID))
 		if err != nil {
@@ -336,18 +339,17 @@ func (r *machineRenderer) base(role string) (igntypes.Config, error) {
 	return cfg, nil
 }
 
-// kubeletConfig is the machine's KubeletConfiguration: webhook authentication and authorization,
-// no anonymous access, rotating client certificates, serving only on the machine's own address with
-// a certificate the cluster CA signs (serverTLSBootstrap: the kubelet requests it, the
-// kubelet-serving-approver checks it names only this node, the controller-manager signs it), which
-// kube-apiserver verifies.
-func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
+// kubeletConfig is the machines' KubeletConfiguration: webhook authentication and authorization,
+// no anonymous access, rotating client certificates, serving with a certificate the cluster CA
+// signs (serverTLSBootstrap: the kubelet requests it, the kubelet-serving-approver checks it names
+// only this node, the controller-manager signs it), which kube-apiserver verifies. A machine's
+// drop-in (kubeletAddress) makes it serve only on the machine's own address.
+func kubeletConfig(d *Cluster) ([]byte, error) {
 	f := false
 	t := true
 	var readOnly int32
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta: metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
-		Address:  ip,
 		Authentication: kubeletv1beta1.KubeletAuthentication{
 			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &f},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &t},
@@ -358,7 +360,6 @@ func kubeletConfig(d *Cluster, ip string) ([]byte, error) {
 		ClusterDNS:               []string{d.DNSServiceIP},
 		ClusterDomain:            d.ClusterDomain,
 		ContainerRuntimeEndpoint: ContainerdSocket,
-		HealthzBindAddress:       ip,
 		ReadOnlyPort:             readOnly,
 		RotateCertificates:       true,
 		ServerTLSBootstrap:       true,
@@ -381,19 +382,21 @@ func ptr[T any](v T) *T { return &v }
 // podPidsLimit is how many processes a pod may run at once.
 const podPidsLimit = 4096
 
-// kubeletAddressMark stands for a machine's address in the shared kubelet configuration.
-const kubeletAddressMark = "LIFTOFF-NODE-ADDRESS"
+// kubeletAddress is the kubelet configuration drop-in that makes the kubelet serve, and answer
+// health checks, on the machine's own address only: the one part of the kubelet's configuration
+// that differs between the machines of a role.
+func kubeletAddress(ip string) hostFile {
+	return hostFile{Path: HostKubeletAddressConfig, Mode: 0o600, Text: fmt.Sprintf(
+		"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\naddress: %s\nhealthzBindAddress: %s\n", ip, ip)}
+}
 
 // machineFiles are the files only this machine gets.
 func (r *machineRenderer) machineFiles(m Machine) ([]hostFile, error) {
-	// Machines' kubelet configurations differ only in their address: marshal once, then fill it in.
-	kc := strings.ReplaceAll(r.kubeletConfig, kubeletAddressMark, m.IP)
-	// Configuration the kubelet, etcd and the control plane read as root is readable by root only.
 	token, err := r.bootstrapKubeconfig(MachineTokenOwner(m.Name))
 	if err != nil {
 		return nil, err
 	}
-	files := []hostFile{{Path: HostKubeletConfig, Mode: 0o600, Text: kc}, token}
+	files := []hostFile{kubeletAddress(m.IP), token}
 	if !runsControlPlane(m.Role) {
 		return files, nil
 	}
@@ -589,10 +592,6 @@ func (r *machineRenderer) pool(m Machine, p spec.WorkerPool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	kc, err := kubeletConfig(r.d, "")
-	if err != nil {
-		return nil, err
-	}
 	script, err := templates.FS.ReadFile("butane/liftoff-node-identity.sh")
 	if err != nil {
 		return nil, err
@@ -605,7 +604,6 @@ func (r *machineRenderer) pool(m Machine, p spec.WorkerPool) ([]byte, error) {
 	src, err := execute("pool.yaml.tmpl", map[string]any{
 		"Variant": variant, "Version": version, "Machine": m, "BootstrapKubeconfig": token,
 		"IdentityScript": HostIdentityScript, "IdentityScriptText": string(script), "IdentityEnv": HostIdentityEnv,
-		"KubeletConfigPath": HostKubeletConfig, "KubeletConfig": string(kc),
 	})
 	if err != nil {
 		return nil, err

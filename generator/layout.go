@@ -20,6 +20,10 @@ const (
 	HostBootstrapKubeletConf  = "/etc/kubernetes/bootstrap-kubelet.conf"
 	HostKubeletDir            = "/var/lib/kubelet"
 	HostKubeletConfig         = "/var/lib/kubelet/config.yaml"
+	// HostKubeletConfigDir holds drop-ins over HostKubeletConfig, applied in the order of their names.
+	HostKubeletConfigDir = "/etc/kubernetes/kubelet.conf.d"
+	// HostKubeletAddressConfig is the drop-in with the machine's own address.
+	HostKubeletAddressConfig = HostKubeletConfigDir + "/10-address.conf"
 	HostKubeletKubeconfig     = "/var/lib/kubelet/kubeconfig"
 	HostKubeletPKIDir         = "/var/lib/kubelet/pki"
 	HostEtcdDataDir           = "/var/lib/etcd"

@@ -1203,7 +1203,7 @@ func TestControlPlaneHardening(t *testing.T) {
 			}
 		})
 	}
-	kc, err := kubeletConfig(manifestCluster(t, nil), "10.0.0.1")
+	kc, err := kubeletConfig(manifestCluster(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

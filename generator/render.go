@@ -123,7 +123,7 @@ func renderMachines(d *Cluster, p issued, rendered *Assets, platform func(spec.N
 	for _, a := range rendered.Files {
 		files[a.Path] = a.Data
 	}
-	kc, err := kubeletConfig(d, kubeletAddressMark)
+	kc, err := kubeletConfig(d)
 	if err != nil {
 		return nil, err
 	}

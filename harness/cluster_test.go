@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -418,6 +419,35 @@ func checkNodes(t *testing.T, c *harness.Cluster, client kubernetes.Interface) {
 		} else if time.Since(lease.Spec.RenewTime.Time) > time.Minute {
 			t.Errorf("Node %s's Lease was last renewed at %s", m.Name, lease.Spec.RenewTime)
 		}
+		checkKubeletListens(t, m)
+	}
+}
+
+// checkKubeletListens checks that the machine's kubelet serves its API (10250) and its health
+// checks (10248) on the machine's own address only, as its configuration's drop-in says.
+func checkKubeletListens(t *testing.T, m *harness.Machine) {
+	out, err := m.Exec(t.Context(), "ss", "-Hltn")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	found := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 4 {
+			continue
+		}
+		host, port, err := net.SplitHostPort(fields[3])
+		if err != nil || (port != "10250" && port != "10248") {
+			continue
+		}
+		found[port] = true
+		if host != m.IP {
+			t.Errorf("the kubelet of %s listens on %s, want only %s", m.Name, fields[3], net.JoinHostPort(m.IP, port))
+		}
+	}
+	if !found["10250"] || !found["10248"] {
+		t.Errorf("the kubelet of %s does not listen on both 10250 and 10248:\n%s", m.Name, out)
 	}
 }
 

@@ -17,7 +17,8 @@ package harness
 //   - Downloads come from a release host on the cluster's gateway (the spec's kubelet, etcd and
 //     cni_plugins blocks point there, pinned by sha512, as a user with a mirror would write them),
 //     and images are imported into each machine's containerd instead of pulled.
-//   - The kubelet gets a configuration drop-in (--config-dir): cgroupfs under a cgroup root of
+//   - The kubelet gets a configuration drop-in of its own, last in the rendered drop-in directory
+//     (--config-dir): cgroupfs under a cgroup root of
 //     the machine's own (no systemd runs the machine), cgroup v1 allowed (this kernel), swap
 //     allowed, oomScoreAdj 0 (no CAP_SYS_RESOURCE), eviction thresholds in bytes rather than
 //     shares of the host's disk that all machines share, and no image garbage collection
@@ -39,6 +40,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -46,15 +48,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liftoff-k8s/liftoff/generator"
 	"github.com/liftoff-k8s/liftoff/harness/images"
 	"github.com/liftoff-k8s/liftoff/spec"
 )
 
 // containerdSocket is the machine's containerd socket, inside its namespaces.
 const containerdSocket = "/run/containerd/containerd.sock"
-
-// kubeletDropInDir is the kubelet's configuration drop-in directory the harness adds.
-const kubeletDropInDir = "/etc/kubernetes/kubelet.conf.d"
 
 // bootScript is the part of a machine's boot (shell, in its new mount namespace) that gives it a
 // boot ID of its own.
@@ -103,6 +103,10 @@ state = "/run/containerd"
 `, containerdSocket, pause)
 }
 
+// localKubeletDropIn is the local cluster's kubelet configuration drop-in: in the directory the
+// rendered kubelet unit reads drop-ins from, after liftoff's own.
+var localKubeletDropIn = path.Join(generator.HostKubeletConfigDir, "90-local.conf")
+
 // kubeletDropIn is the local cluster's kubelet configuration drop-in for a machine.
 func kubeletDropIn(cgroupRoot string) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
@@ -124,16 +128,6 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 `, cgroupRoot)
-}
-
-// localCommand is a unit's command line as the local cluster runs it: the kubelet also reads the
-// harness's drop-in; every other unit runs exactly as rendered.
-func localCommand(m *Machine, u *unit) []string {
-	argv := append([]string{}, u.ExecStart...)
-	if u.Name == "kubelet.service" {
-		argv = append(argv, "--config-dir="+kubeletDropInDir)
-	}
-	return argv
 }
 
 // afterStart runs once a unit's main process started: for containerd, it waits for the socket and
@@ -198,7 +192,7 @@ func (c *Cluster) prepareOS(m *Machine) error {
 		"/etc/nsswitch.conf":                 "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n",
 		"/etc/ssl/certs/ca-certificates.crt": string(c.release.caPEM),
 		"/etc/containerd/config.toml":        containerdConfig(pauseImage),
-		kubeletDropInDir + "/90-local.conf":  kubeletDropIn(m.cgroup.path),
+		localKubeletDropIn:                   kubeletDropIn(m.cgroup.path),
 	}
 	for p, text := range files {
 		dst := m.host(p)

@@ -157,7 +157,7 @@ func (m *Machine) startUnit(ctx context.Context, r *unitRun) bool {
 			return false
 		}
 	}
-	argv := asUser(u, localCommand(m, u))
+	argv := asUser(u, u.ExecStart)
 	if u.Type == "oneshot" {
 		code, reason := m.runProcess(ctx, u, argv)
 		r.ok = code == 0

@@ -243,14 +243,15 @@ func TestCLIRefusesBadPlatformInput(t *testing.T) {
 
 // TestCLIWritesPlatformFiles renders every example with the real CLI and checks that index.json
 // lists the platform's files with their own kinds, machines and roles: a matchbox data directory
-// also serves each role's shared config, which belongs to the role and no machine.
+// also serves each role's shared config, which belongs to the role and no machine, and an install
+// stage per install disk, which belongs to neither.
 func TestCLIWritesPlatformFiles(t *testing.T) {
 	tests := []struct {
 		example string
 		// kinds are the platform kinds expected with how many files each.
 		kinds map[generator.Kind]int
 	}{
-		{"bare-metal", map[generator.Kind]int{"matchbox-group": 12, "matchbox-profile": 12, "matchbox-ignition": 12, "role-ignition": 2}},
+		{"bare-metal", map[generator.Kind]int{"matchbox-group": 12, "matchbox-profile": 9, "matchbox-ignition": 9, "role-ignition": 2}},
 		{"aws", map[generator.Kind]int{"user-data": 6, "aws-ignition-object": 6, "aws-manifest": 1}},
 		{"vagrant", map[generator.Kind]int{"vagrantfile": 1, "vagrant-ignition": 3}},
 	}
@@ -274,8 +275,10 @@ func TestCLIWritesPlatformFiles(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(out, e.Path)); err != nil {
 					t.Errorf("index.json lists %s, which is not written: %v", e.Path, err)
 				}
-				perRole := e.Kind != "aws-manifest" && e.Kind != "vagrantfile"
-				perMachine := perRole && e.Kind != "role-ignition" && !strings.HasPrefix(path.Base(e.Path), "metal.")
+				// Shared matchbox files: a role's (metal.worker) and an install disk's (metal.install-...).
+				shared := strings.HasPrefix(path.Base(e.Path), "metal.")
+				perRole := e.Kind != "aws-manifest" && e.Kind != "vagrantfile" && !strings.HasPrefix(path.Base(e.Path), "metal.install-")
+				perMachine := perRole && e.Kind != "role-ignition" && !shared
 				if perRole && e.Role == "" {
 					t.Errorf("%s (%s) names no role", e.Path, e.Kind)
 				}

@@ -1,7 +1,6 @@
 package matchbox
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,7 +50,8 @@ func (s settings) flatcarBaseURL(arch string) string {
 }
 
 // flatcarBoot PXE-boots Flatcar into RAM; Ignition there fetches the install config from matchbox
-// with the machine's MAC.
+// with the machine's MAC, and the install script reads where the final config is from the kernel
+// command line.
 func (s settings) flatcarBoot(arch string) netBoot {
 	base := s.flatcarBaseURL(arch) + "/" + s.version
 	const initrd = "flatcar_production_pxe_image.cpio.gz"
@@ -62,6 +62,7 @@ func (s settings) flatcarBoot(arch string) netBoot {
 			"initrd=" + initrd,
 			"flatcar.config.url=" + s.endpoint + "/ignition?mac=" + ipxeMAC,
 			"flatcar.first_boot=yes",
+			configURLArg + s.finalConfigURL(ipxeMAC),
 		}, s.kernelArgs...),
 	}
 }
@@ -100,30 +101,37 @@ func (s settings) fcosBoot(arch, disk string) netBoot {
 	}
 }
 
-// flatcarInstall is the Ignition config of Flatcar's install stage for one machine: fetch the final
-// config from matchbox, install to disk with it, reboot into the installed system. It is built as
-// Ignition types, not translated from Butane: a cluster has one per machine. With check, the
-// encoded config goes through Ignition's own parser; configs differ only in validated names,
-// addresses and disks, so Render checks one.
-func (s settings) flatcarInstall(c *spec.Cluster, n spec.Node, check bool) ([]byte, error) {
-	disk := s.installDisk(n)
+// configURLArg is the kernel argument of the install stage's profile that tells its script where
+// the machine's final config is: iPXE expands the MAC in it, so machines that install to the same
+// disk share one install profile and config.
+const configURLArg = "liftoff.config_url="
+
+// flatcarInstall is the Ignition config of Flatcar's install stage for the machines that install
+// to disk: fetch the final config from matchbox at the URL the kernel command line names (with the
+// machine's MAC), install to disk with it, reboot into the installed system.
+func (s settings) flatcarInstall(c *spec.Cluster, disk string) ([]byte, error) {
 	args := []string{"-d", disk, "-C", s.channel, "-V", s.version}
 	if s.cached {
 		args = append(args, "-b", s.flatcarBaseURL(c.Arch))
 	}
 	script, err := butane.File(installScript, 0o755, fmt.Appendf(nil, `#!/bin/bash
 set -euo pipefail
+url=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^%[1]s//p')
+if [[ -z $url ]]; then
+  echo "liftoff-install: the kernel command line has no %[1]s" >&2
+  exit 1
+fi
 curl --fail --silent --show-error --location --retry 10 --retry-delay 5 --retry-all-errors \
-  --output /var/tmp/liftoff.ign '%s'
-flatcar-install %s -i /var/tmp/liftoff.ign
+  --output /var/tmp/liftoff.ign "$url"
+flatcar-install %[2]s -i /var/tmp/liftoff.ign
 udevadm settle
 systemctl reboot
-`, s.finalConfigURL(strings.ReplaceAll(n.MAC, ":", "-")), strings.Join(args, " ")))
+`, configURLArg, strings.Join(args, " ")))
 	if err != nil {
 		return nil, err
 	}
 	unit := fmt.Sprintf(`[Unit]
-Description=Install Flatcar to %s with the final config of %s (liftoff)
+Description=Install Flatcar to %s with the machine's final config (liftoff)
 Wants=network-online.target
 After=network-online.target
 [Service]
@@ -131,7 +139,7 @@ Type=oneshot
 ExecStart=%s
 [Install]
 WantedBy=multi-user.target
-`, disk, n.Name, installScript)
+`, disk, installScript)
 	enabled := true
 	cfg := igntypes.Config{
 		Ignition: igntypes.Ignition{Version: versions.IgnitionSpec},
@@ -145,10 +153,7 @@ WantedBy=multi-user.target
 		}
 		cfg.Passwd.Users = []igntypes.PasswdUser{core}
 	}
-	if check {
-		return butane.Marshal(cfg)
-	}
-	return json.Marshal(cfg)
+	return butane.Marshal(cfg)
 }
 
 // installScript is the install stage's script on the PXE-booted machine.

@@ -5,12 +5,20 @@
 // Every machine has two groups, both selected by its MAC address. The install group PXE-boots the
 // OS and installs it to disk: Flatcar in two stages (a PXE-booted Flatcar whose install config runs
 // flatcar-install with the final config), Fedora CoreOS in one (the live image's coreos-installer
-// fetches the final config itself). The final group, which also selects os=installed and so wins for
-// requests that carry it, serves the machine's rendered Ignition config.
+// fetches the final config itself). Machines that install to the same disk share one install
+// profile: iPXE puts the machine's MAC into the final config's URL on the kernel command line. The
+// final group, which also selects os=installed and so wins for requests that carry it, serves the
+// machine's rendered Ignition config.
+//
+// When the machines fetch their secrets (machine_secrets.server), a machine's config holds only
+// its own files and merges its role's shared config, which matchbox serves by a group of the role,
+// verified by its sha512.
 package matchbox
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -83,6 +91,13 @@ func roleQuery(c *spec.Cluster, role string) string {
 // label, so a dot keeps the two apart.
 func roleID(c *spec.Cluster, role string) string { return c.Name + "." + role }
 
+// installID names the install profile (and Flatcar's install config) of the machines that install
+// to disk, after the disk's path, which stays the same as machines come and go.
+func installID(c *spec.Cluster, disk string) string {
+	sum := sha256.Sum256([]byte(disk))
+	return c.Name + ".install-" + hex.EncodeToString(sum[:4])
+}
+
 // Render writes each machine's install and final groups and profiles and their Ignition configs,
 // and a group, profile and config for each role's shared config.
 func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, error) {
@@ -115,40 +130,43 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 		}
 		out = append(out, role(generator.Asset{Path: path.Join(DataDir, "ignition", id+".ign"), Kind: KindIgnition, Mode: 0o644, Data: f.Data}))
 	}
-	// Flatcar's install configs: spread them over the CPUs, and check the first whole.
-	installs := make([][]byte, len(machines))
-	if c.OS == spec.OSFlatcar {
-		err := platforms.Each(len(machines), func(i int) error {
-			var err error
-			if installs[i], err = s.flatcarInstall(c, machines[i], i == 0); err != nil {
-				return fmt.Errorf("install config of %s: %w", machines[i].Name, err)
+	// The install stage: one profile (and, for Flatcar, one install config) per install disk.
+	installs := map[string]string{} // install profile by disk
+	for _, n := range machines {
+		disk := s.installDisk(n)
+		if _, done := installs[disk]; done {
+			continue
+		}
+		id := installID(c, disk)
+		installs[disk] = id
+		p := profile{ID: id, Name: fmt.Sprintf("%s: install %s %s to %s", c.Name, osName(c.OS), s.version, disk)}
+		switch c.OS {
+		case spec.OSFCOS:
+			b := s.fcosBoot(c.Arch, disk)
+			p.Boot = &b
+		default:
+			b := s.flatcarBoot(c.Arch)
+			p.Boot = &b
+			p.IgnitionID = id + ".ign"
+			cfg, err := s.flatcarInstall(c, disk)
+			if err != nil {
+				return nil, fmt.Errorf("install config for %s: %w", disk, err)
 			}
-			return nil
-		})
+			out = append(out, generator.Asset{Path: path.Join(DataDir, "ignition", p.IgnitionID), Kind: KindIgnition, Mode: 0o644, Data: cfg})
+		}
+		data, err := encode(p)
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, generator.Asset{Path: path.Join(DataDir, "profiles", id+".json"), Kind: KindProfile, Mode: 0o644, Data: data})
 	}
-	for i, n := range machines {
+	for _, n := range machines {
 		final := c.Name + "-" + n.Name
 		install := final + "-install"
-		disk := s.installDisk(n)
 		meta := map[string]string{"cluster": c.Name, "node": n.Name, "role": n.Role}
 		own := func(a generator.Asset) generator.Asset {
 			a.Node, a.Role = n.Name, n.Role
 			return a
-		}
-
-		installProfile := profile{ID: install, Name: fmt.Sprintf("%s: install %s %s to %s", n.Name, osName(c.OS), s.version, disk)}
-		switch c.OS {
-		case spec.OSFCOS:
-			b := s.fcosBoot(c.Arch, disk)
-			installProfile.Boot = &b
-		default:
-			b := s.flatcarBoot(c.Arch)
-			installProfile.Boot = &b
-			installProfile.IgnitionID = install + ".ign"
-			out = append(out, own(generator.Asset{Path: path.Join(DataDir, "ignition", install+".ign"), Kind: KindIgnition, Mode: 0o644, Data: installs[i]}))
 		}
 		finalProfile := profile{ID: final, Name: fmt.Sprintf("%s: %s %s", n.Name, n.Role, c.Name), IgnitionID: final + ".ign"}
 
@@ -157,9 +175,9 @@ func (Adapter) Render(c *spec.Cluster, a *generator.Assets) ([]generator.Asset, 
 			kind generator.Kind
 			v    any
 		}{
-			{install, KindProfile, installProfile},
 			{final, KindProfile, finalProfile},
-			{install, KindGroup, group{ID: install, Name: installProfile.Name, Profile: install, Selector: map[string]string{"mac": n.MAC}, Metadata: meta}},
+			{install, KindGroup, group{ID: install, Name: fmt.Sprintf("%s: install %s %s to %s", n.Name, osName(c.OS), s.version, s.installDisk(n)),
+				Profile: installs[s.installDisk(n)], Selector: map[string]string{"mac": n.MAC}, Metadata: meta}},
 			{final, KindGroup, group{ID: final, Name: finalProfile.Name, Profile: final, Selector: map[string]string{"mac": n.MAC, "os": "installed"}, Metadata: meta}},
 		} {
 			data, err := encode(f.v)

@@ -2,12 +2,13 @@ package matchbox_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 			kernel: "https://stable.release.flatcar-linux.net/amd64-usr/4230.2.3/flatcar_production_pxe.vmlinuz",
 			initrd: "https://stable.release.flatcar-linux.net/amd64-usr/4230.2.3/flatcar_production_pxe_image.cpio.gz",
 			args: []string{"initrd=flatcar_production_pxe_image.cpio.gz", "flatcar.config.url=ENDPOINT/ignition?mac=${mac:hexhyp}",
-				"flatcar.first_boot=yes", "console=ttyS0,115200n8"},
+				"flatcar.first_boot=yes", "liftoff.config_url=ENDPOINT/ignition?mac=${mac:hexhyp}&os=installed", "console=ttyS0,115200n8"},
 			flatcarInstall: "flatcar-install -d /dev/nvme0n1 -C stable -V 4230.2.3 -i /var/tmp/liftoff.ign",
 		},
 		{
@@ -60,7 +61,7 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 			kernel: "ENDPOINT/assets/flatcar/amd64-usr/4344.1.0/flatcar_production_pxe.vmlinuz",
 			initrd: "ENDPOINT/assets/flatcar/amd64-usr/4344.1.0/flatcar_production_pxe_image.cpio.gz",
 			args: []string{"initrd=flatcar_production_pxe_image.cpio.gz", "flatcar.config.url=ENDPOINT/ignition?mac=${mac:hexhyp}",
-				"flatcar.first_boot=yes"},
+				"flatcar.first_boot=yes", "liftoff.config_url=ENDPOINT/ignition?mac=${mac:hexhyp}&os=installed"},
 			flatcarInstall: "flatcar-install -d /dev/nvme0n1 -C beta -V 4344.1.0 -b ENDPOINT/assets/flatcar/amd64-usr -i /var/tmp/liftoff.ign",
 			asset:          "flatcar/amd64-usr/4344.1.0/flatcar_production_pxe.vmlinuz",
 		},
@@ -121,6 +122,7 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 			}
 
 			expand := func(s string) string { return strings.ReplaceAll(s, "ENDPOINT", endpoint) }
+			installProfiles := map[string]string{} // by disk
 			for _, n := range machines(r.Cluster) {
 				// iPXE, after /boot.ipxe, asks for the machine's script with its variables expanded.
 				q := url.Values{"uuid": {"0f3c1a2e-0000-4000-8000-000000000001"}, "mac": {hexhyp(n.mac)}, "domain": {""}, "hostname": {""}, "serial": {""}, "arch": {"x86_64"}}
@@ -153,26 +155,43 @@ func TestRealMatchboxBootsEveryMachine(t *testing.T) {
 				case spec.OSFlatcar:
 					installURL := ipxeExpand(argValue(t, args, "flatcar.config.url"), n.mac)
 					installCfg := m.Get(t, strings.TrimPrefix(installURL, endpoint))
-					wantInstall := readFile(t, filepath.Join(out, "matchbox/ignition/test-"+n.name+"-install.ign"))
-					if !bytes.Equal(installCfg, wantInstall) {
-						t.Fatalf("%s: install config served differs from matchbox/ignition/test-%s-install.ign:\n got %s\nwant %s", n.name, n.name, installCfg, wantInstall)
+					// Machines that install to the same disk share one install profile and config.
+					var g struct{ Profile string }
+					if err := json.Unmarshal(readFile(t, filepath.Join(out, "matchbox/groups/test-"+n.name+"-install.json")), &g); err != nil {
+						t.Fatal(err)
 					}
-					script := installScript(t, installCfg)
-					install := regexp.MustCompile(`(?m)^flatcar-install .*$`).FindString(script)
+					if was, ok := installProfiles[n.disk]; ok && was != g.Profile {
+						t.Errorf("%s installs to %s with profile %s, another machine with %s", n.name, n.disk, g.Profile, was)
+					}
+					installProfiles[n.disk] = g.Profile
+					wantInstall := readFile(t, filepath.Join(out, "matchbox/ignition/"+g.Profile+".ign"))
+					if !bytes.Equal(installCfg, wantInstall) {
+						t.Fatalf("%s: install config served differs from matchbox/ignition/%s.ign:\n got %s\nwant %s", n.name, g.Profile, installCfg, wantInstall)
+					}
+					// The install script runs with the kernel command line iPXE gave it.
+					var cmdline []string
+					for _, a := range args {
+						cmdline = append(cmdline, ipxeExpandAll(a, n.mac))
+					}
+					ran := runInstallScript(t, installScript(t, installCfg), strings.Join(cmdline, " "))
+					install := ran["flatcar-install"]
 					wantDisk := "-d " + n.disk + " "
 					if !strings.Contains(install, wantDisk) {
 						t.Errorf("%s: %q does not install to %s", n.name, install, n.disk)
 					}
-					if n.name == "w1" && install != expand(tt.flatcarInstall) {
-						t.Errorf("install command:\n got %s\nwant %s", install, expand(tt.flatcarInstall))
+					if n.name == "w1" && "flatcar-install "+install != expand(tt.flatcarInstall) {
+						t.Errorf("install command:\n got flatcar-install %s\nwant %s", install, expand(tt.flatcarInstall))
 					}
-					curl := regexp.MustCompile(`--output /var/tmp/liftoff.ign '([^']+)'`).FindStringSubmatch(script)
-					if curl == nil {
-						t.Fatalf("%s: install script fetches no final config:\n%s", n.name, script)
+					fields := strings.Fields(ran["curl"])
+					if len(fields) == 0 {
+						t.Fatalf("%s: install script fetches no final config", n.name)
 					}
-					finalURL = curl[1]
+					finalURL = fields[len(fields)-1]
 					if want := endpoint + "/ignition?mac=" + hexhyp(n.mac) + "&os=installed"; finalURL != want {
 						t.Errorf("%s: install stage fetches %s, want %s", n.name, finalURL, want)
+					}
+					if ran["systemctl"] != "reboot" {
+						t.Errorf("%s: the install script does not reboot (systemctl %q)", n.name, ran["systemctl"])
 					}
 				case spec.OSFCOS:
 					finalURL = ipxeExpand(argValue(t, args, "coreos.inst.ignition_url"), n.mac)
@@ -251,6 +270,43 @@ func ipxeExpand(s, mac string) string {
 		panic("no iPXE MAC variable in " + s)
 	}
 	return strings.ReplaceAll(s, "${mac:hexhyp}", hexhyp(mac))
+}
+
+// ipxeExpandAll is ipxeExpand for text that may hold no iPXE variable.
+func ipxeExpandAll(s, mac string) string {
+	return strings.ReplaceAll(s, "${mac:hexhyp}", hexhyp(mac))
+}
+
+// runInstallScript runs the install stage's script with bash, as the PXE-booted machine would, on
+// the kernel command line cmdline, with curl, flatcar-install, udevadm and systemctl standing in
+// for the real ones: it returns the arguments each was run with.
+func runInstallScript(t *testing.T, script, cmdline string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "cmdline"), cmdline+"\n")
+	if !strings.Contains(script, "/proc/cmdline") {
+		t.Fatalf("the install script does not read the kernel command line:\n%s", script)
+	}
+	writeFile(t, filepath.Join(dir, "install"), strings.ReplaceAll(script, "/proc/cmdline", filepath.Join(dir, "cmdline")))
+	bin := filepath.Join(dir, "bin")
+	for _, cmd := range []string{"curl", "flatcar-install", "udevadm", "systemctl"} {
+		writeFile(t, filepath.Join(bin, cmd), "#!/bin/bash\necho \"$*\" > \""+filepath.Join(dir, cmd+".args")+"\"\n")
+		if err := os.Chmod(filepath.Join(bin, cmd), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("bash", filepath.Join(dir, "install"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install script: %v\n%s", err, out)
+	}
+	ran := map[string]string{}
+	for _, c := range []string{"curl", "flatcar-install", "udevadm", "systemctl"} {
+		if data, err := os.ReadFile(filepath.Join(dir, c+".args")); err == nil {
+			ran[c] = strings.TrimSpace(string(data))
+		}
+	}
+	return ran
 }
 
 // installScript returns the install script that a Flatcar install-stage config places.
