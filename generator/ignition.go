@@ -558,6 +558,8 @@ func (r *machineRenderer) shareRoleConfigs(machines []Machine, url func(role str
 		if err != nil {
 			return nil, err
 		}
+		// Encoded as Go encodes Ignition's types, which is also how matchbox serves a raw config (it
+		// decodes and encodes it again): the sha512 is that of the bytes a machine receives.
 		data, err := json.Marshal(base)
 		if err != nil {
 			return nil, err

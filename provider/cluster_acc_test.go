@@ -131,7 +131,7 @@ func TestAccCluster(t *testing.T) {
 					resource.TestCheckResourceAttrWith(testResource, "worker_pool_ignition.general", func(v string) error { return butane.Check([]byte(v)) }),
 					resource.TestCheckResourceAttrWith(testResource, "ca_certificate", prefixed("-----BEGIN CERTIFICATE-----")),
 					resource.TestCheckResourceAttrWith(testResource, "admin_kubeconfig", containing("server: https://10.0.0.10:6443")),
-					resource.TestCheckResourceAttrWith(testResource, "asset_index", containing(`"path": "ignition/w2.ign"`)),
+					resource.TestCheckResourceAttrWith(testResource, "asset_index", containing(`"path":"ignition/w2.ign"`)),
 					resource.TestCheckResourceAttrWith(testResource, "ignition.w1", func(v string) error { return butane.Check([]byte(v)) }),
 					created.take,
 					func(s *terraform.State) error {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,6 +42,16 @@ var (
 	caCertificatePath   = path.Join(generator.OutPKIDir, generator.CACert)
 )
 
+// indexInState is a render's index.json as asset_index keeps it: compact, since a large cluster's
+// index is the largest value in state.
+func indexInState(assets *generator.Assets) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, assets.IndexJSON()); err != nil {
+		panic(err) // IndexJSON marshals a Go value
+	}
+	return b.String()
+}
+
 // rendered is what liftoff_cluster exports from a render, in plain Go values: built from a fresh
 // render's assets or from the state of an earlier one, so the two can be compared.
 type rendered struct {
@@ -68,7 +79,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 		platform: map[string]string{},
 		keys:     map[string]string{},
 	}
-	r.indexJSON = string(assets.IndexJSON())
+	r.indexJSON = indexInState(assets)
 	for _, e := range assets.Index().Assets {
 		r.index[e.Path] = e
 	}

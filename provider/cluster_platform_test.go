@@ -65,18 +65,29 @@ func TestAccClusterPlatform(t *testing.T) {
 					if groups == 0 || profiles == 0 {
 						return fmt.Errorf("platform_assets has %d matchbox groups and %d profiles", groups, profiles)
 					}
-					if !strings.Contains(a["asset_index"], `"kind": "matchbox-profile"`) {
+					if !strings.Contains(a["asset_index"], `"kind":"matchbox-profile"`) {
 						return fmt.Errorf("asset_index does not list the matchbox profiles")
 					}
 					// matchbox serves each machine's config as it is: state keeps one copy, in ignition.
-					if !strings.Contains(a["asset_index"], `"path": "matchbox/ignition/metal-w1.ign"`) {
+					if !strings.Contains(a["asset_index"], `"path":"matchbox/ignition/metal-w1.ign"`) {
 						return fmt.Errorf("asset_index does not list matchbox/ignition/metal-w1.ign")
 					}
 					if _, twice := a["platform_assets.matchbox/ignition/metal-w1.ign"]; twice {
 						return fmt.Errorf("platform_assets repeats w1's Ignition config")
 					}
-					if _, ok := a["platform_assets.matchbox/ignition/metal-w1-install.ign"]; !ok {
-						return fmt.Errorf("platform_assets lacks w1's install config")
+					// The install config is shared by the machines that install to the same disk, the
+					// role's config by the machines of the role.
+					var installs int
+					for k := range a {
+						if strings.HasPrefix(k, "platform_assets.matchbox/ignition/metal.install-") {
+							installs++
+						}
+					}
+					if installs != 1 {
+						return fmt.Errorf("platform_assets has %d install configs, want one for the one install disk", installs)
+					}
+					if _, ok := a["platform_assets.matchbox/ignition/metal.worker.ign"]; !ok {
+						return fmt.Errorf("platform_assets lacks the worker role's config")
 					}
 					return nil
 				},

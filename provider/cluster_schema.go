@@ -86,7 +86,7 @@ func clusterSchema() schema.Schema {
 				}}},
 			"asset_index": schema.StringAttribute{Computed: true,
 				MarkdownDescription: "The render's index, the `index.json` of an output directory: every file's path, kind, " +
-					"machine, role and SHA-256, as JSON. `jsondecode(...).assets` lists them."},
+					"machine, role and SHA-256, as compact JSON. `jsondecode(...).assets` lists them."},
 			"platform_assets": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "The files of the `platform` (matchbox groups and profiles, EC2 user data, a " +
 					"Vagrantfile, libvirt domains), keyed by path: every file of a kind the generator itself does not render. A platform file that " +

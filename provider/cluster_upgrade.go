@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 //
 // Version 1's key_material also held the bootstrap tokens' Secret manifest, which every render makes
 // again from the tokens: version 2 keeps only what a later render reuses (generator.Asset.KeyMaterial),
-// all under pki/.
+// all under pki/. Version 2 keeps asset_index as compact JSON.
 
 // UpgradeState moves older states to the current schema version. An older state is read as the
 // JSON terraform stored, so no schema or model of it has to be kept.
@@ -99,6 +100,13 @@ func upgradedV0(state map[string]any) (map[string]any, error) {
 
 // upgradedV1 is a version 1 state's attributes as version 2 keeps them.
 func upgradedV1(state map[string]any) (map[string]any, error) {
+	if index, ok := state["asset_index"].(string); ok && index != "" {
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(index)); err != nil {
+			return nil, fmt.Errorf("asset_index: %w", err)
+		}
+		state["asset_index"] = b.String()
+	}
 	if keys, ok := state["key_material"].(map[string]any); ok {
 		for p := range keys {
 			if !strings.HasPrefix(p, generator.OutPKIDir+"/") {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +13,8 @@ import (
 
 // TestClusterStateUpgrade writes the states of older versions and lets the real terraform CLI
 // upgrade them: the plan is empty and the refreshed state is the current version. Version 0 kept
-// machines as lists, version 1 the bootstrap tokens' Secret manifest in key_material.
+// machines as lists, versions 0 and 1 the bootstrap tokens' Secret manifest in key_material and
+// asset_index indented.
 func TestClusterStateUpgrade(t *testing.T) {
 	for _, from := range []int{0, 1} {
 		t.Run(fmt.Sprintf("version %d", from), func(t *testing.T) {
@@ -59,8 +61,14 @@ resource "liftoff_cluster" "old" {
 	instance["schema_version"] = from
 	attributes := instance["attributes"].(map[string]any)
 	keys := attributes["key_material"].(map[string]any)
-	// Versions 0 and 1 kept the bootstrap tokens' Secret manifest with the keys.
+	// Versions 0 and 1 kept the bootstrap tokens' Secret manifest with the keys, and the index as
+	// index.json has it, indented.
 	keys["manifests/00-bootstrap-token.yaml"] = "apiVersion: v1\nkind: Secret\n"
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, []byte(attributes["asset_index"].(string)), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	attributes["asset_index"] = indented.String() + "\n"
 	if from == 0 {
 		// Version 0 predates these attributes.
 		for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "machine_secrets", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {

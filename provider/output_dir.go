@@ -65,7 +65,7 @@ func renderDrift(dir, want string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if string(assets.IndexJSON()) != want {
+	if indexInState(assets) != want {
 		return fmt.Sprintf("%s lists other files than the render in state", filepath.Join(dir, generator.IndexPath))
 	}
 	return ""
