@@ -65,7 +65,9 @@ func clusterSchema() schema.Schema {
 			"ignition": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config (JSON), the `bootstrap` machine's too, keyed by machine name. " +
 					"Sensitive: the configs of controllers and the bootstrap machine hold private keys and every config holds the " +
-					"bootstrap token."},
+					"bootstrap token, unless `machine_secrets.server` is set. With matchbox (which needs `machine_secrets.server`), " +
+					"a machine's config holds only its own files and merges its role's shared config, which matchbox serves " +
+					"(`platform_assets`), by URL and sha512: a change to the role's config changes every config of the role."},
 			"ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config's SHA-256 (hex), keyed by machine name. Not sensitive, " +
 					"so a plan shows which machines' configs change; a platform can replace a machine when its entry changes."},
