@@ -11,10 +11,20 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 )
 
-func platformCluster(workerMAC string) string {
+func platformCluster(workerMAC string) string { return platformClusterLabelled(workerMAC, "") }
+
+// platformClusterLabelled is platformCluster with a second worker, w2, and w1 labelled pool=label.
+func platformClusterLabelled(workerMAC, label string) string {
 	mac := ""
 	if workerMAC != "" {
 		mac = fmt.Sprintf(", mac = %q", workerMAC)
+	}
+	workers := fmt.Sprintf(`{ w1 = { ip = "10.0.0.21"%s } }`, mac)
+	if label != "" {
+		workers = fmt.Sprintf(`{
+    w1 = { ip = "10.0.0.21"%s, labels = { pool = %q } }
+    w2 = { ip = "10.0.0.22", mac = "52:54:00:d4:11:9b" }
+  }`, mac, label)
 	}
 	return fmt.Sprintf(`
 resource "liftoff_cluster" "metal" {
@@ -22,7 +32,7 @@ resource "liftoff_cluster" "metal" {
   api_server  = "https://10.0.0.10:6443"
   host_cidrs  = ["10.0.0.0/24"]
   controllers = { c1 = { ip = "10.0.0.11", mac = "52:54:00:a1:9c:ae" } }
-  workers     = { w1 = { ip = "10.0.0.21"%s } }
+  workers     = %s
   machine_secrets = { server = "10.0.0.2:9443" }
   platform = {
     matchbox = {
@@ -31,13 +41,15 @@ resource "liftoff_cluster" "metal" {
     }
   }
 }
-`, mac)
+`, workers)
 }
 
 // TestAccClusterPlatform renders a bare-metal cluster's matchbox groups and profiles into
 // platform_assets, and refuses a machine matchbox cannot tell apart with the platform's own words.
+// A change to one worker changes its own config alone.
 func TestAccClusterPlatform(t *testing.T) {
 	terraformBinary(t)
+	var matchboxAssets snapshot
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories(newTestClock(), nil),
 		Steps: []resource.TestStep{
@@ -90,6 +102,24 @@ func TestAccClusterPlatform(t *testing.T) {
 						return fmt.Errorf("platform_assets lacks the worker role's config")
 					}
 					return nil
+				},
+			},
+			{
+				Config: platformClusterLabelled("52:54:00:d4:11:9a", "a"),
+				Check: func(s *terraform.State) error {
+					matchboxAssets = s.RootModule().Resources["liftoff_cluster.metal"].Primary.Attributes
+					return nil
+				},
+			},
+			{
+				// One worker's labels change: its own config does, and nothing matchbox serves
+				// besides: the role's config, the other machines' and the groups stay as they are.
+				Config: platformClusterLabelled("52:54:00:d4:11:9a", "b"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						mapEntries{"liftoff_cluster.metal", "ignition", map[string]string{"c1": same, "w1": changed, "w2": same}},
+						unchangedEntries{"liftoff_cluster.metal", "platform_assets", &matchboxAssets, nil},
+					},
 				},
 			},
 		},
