@@ -37,7 +37,8 @@ type Options struct {
 	// network unit, a volume's mount): it is merged into the machine's config before the user's
 	// snippets and before the config is encoded, so no config is decoded and encoded again.
 	MachineConfig func(n spec.Node) (*igntypes.Config, error)
-	// RoleConfigURL, when set, is where machines fetch their role's shared Ignition config: each
+	// RoleConfigURL, when set, is where machines fetch their role's shared Ignition config (the
+	// platform's, when it serves them; otherwise the spec's role_config_url, if any): each
 	// role's config becomes an asset of KindRoleIgnition for the platform to serve at
 	// RoleConfigURL(role), and a machine's config holds only its own files and merges its role's,
 	// verified by its sha512. A role's config goes to every machine of the role, so it holds no
@@ -108,7 +109,11 @@ func Render(c *spec.Cluster, opts Options) (*Result, error) {
 	}
 	out.Add(manifests...)
 
-	ign, err := renderMachines(d, p, out, opts.MachineConfig, opts.RoleConfigURL)
+	roleURL := opts.RoleConfigURL
+	if roleURL == nil && c.RoleConfigURL != "" {
+		roleURL = c.RoleConfigAt
+	}
+	ign, err := renderMachines(d, p, out, opts.MachineConfig, roleURL)
 	if err != nil {
 		return nil, err
 	}

@@ -162,6 +162,17 @@ func BenchmarkTerraformPlanMatchbox(b *testing.B) {
 	timePlans(b, dir)
 }
 
+// BenchmarkTerraformPlanRoleConfigs is BenchmarkTerraformPlan for machines that merge their roles'
+// configs from role_config_url: state holds each role's config once and each machine's own files.
+func BenchmarkTerraformPlanRoleConfigs(b *testing.B) {
+	more := `  machine_secrets = { server = "10.0.0.2:9443" }
+  role_config_url = "https://configs.example.com/scale/{role}.ign"
+`
+	dir := b.TempDir()
+	writeConfig(b, dir, scaleConfigOn(1000, "a", more))
+	timePlans(b, dir)
+}
+
 // BenchmarkTerraformApplyOneWorker times an apply that changes one worker's labels: plan, apply
 // and the state written back.
 func BenchmarkTerraformApplyOneWorker(b *testing.B) {

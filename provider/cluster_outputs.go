@@ -35,6 +35,7 @@ var generatorKinds = map[generator.Kind]bool{
 	generator.KindBootstrapToken: true,
 	generator.KindEncryptionKey:  true,
 	generator.KindMachineSecrets: true,
+	generator.KindRoleIgnition:   true,
 }
 
 var (
@@ -57,6 +58,7 @@ func indexInState(assets *generator.Assets) string {
 type rendered struct {
 	ignition        map[string]string // by machine name
 	pools           map[string]string // worker pools' Ignition configs, by pool name
+	roles           map[string]string // roles' shared Ignition configs, by role
 	adminKubeconfig string
 	caCertificate   string
 	certificates    []certificateInfo
@@ -75,6 +77,7 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 	r := &rendered{
 		ignition: map[string]string{},
 		pools:    map[string]string{},
+		roles:    map[string]string{},
 		index:    map[string]generator.IndexEntry{},
 		platform: map[string]string{},
 		keys:     map[string]string{},
@@ -90,6 +93,8 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 			r.ignition[a.Node] = string(a.Data)
 		case a.Kind == generator.KindIgnition && a.Pool != "":
 			r.pools[a.Pool] = string(a.Data)
+		case a.Kind == generator.KindRoleIgnition:
+			r.roles[a.Role] = string(a.Data)
 		case a.Path == adminKubeconfigPath:
 			r.adminKubeconfig = string(a.Data)
 		case !generatorKinds[a.Kind]:
@@ -102,11 +107,15 @@ func renderedOf(assets *generator.Assets) (*rendered, error) {
 			r.keys[a.Path] = string(a.Data)
 		}
 	}
-	// A platform file that is a machine's Ignition config byte for byte (matchbox serves them as they
-	// are) is not stored twice: state would double. asset_index lists it, ignition holds it.
+	// A platform file that is a machine's or a role's Ignition config byte for byte (matchbox serves
+	// them as they are) is not stored twice: state would double. asset_index lists it, ignition or
+	// role_ignition holds it.
 	for _, a := range platform {
-		if a.Node == "" || r.ignition[a.Node] != string(a.Data) {
-			r.platform[a.Path] = string(a.Data)
+		switch data := string(a.Data); {
+		case a.Node != "" && r.ignition[a.Node] == data:
+		case a.Node == "" && a.Role != "" && r.roles[a.Role] == data:
+		default:
+			r.platform[a.Path] = data
 		}
 	}
 	certs, err := generator.Certificates(assets.Files)
@@ -129,6 +138,7 @@ func renderedFromState(ctx context.Context, o *clusterOutputs) (*rendered, diag.
 	r := &rendered{
 		ignition:        strMap(o.Ignition),
 		pools:           strMap(o.PoolIgnition),
+		roles:           strMap(o.RoleIgnition),
 		adminKubeconfig: o.AdminKubeconfig.ValueString(),
 		caCertificate:   o.CACertificate.ValueString(),
 		index:           map[string]generator.IndexEntry{},
@@ -205,6 +215,7 @@ func (r *rendered) outputs(before *rendered, uncertain bool) (clusterOutputs, di
 	o.IgnitionSHA256 = strMap(digests(r.ignition), digests(before.ignition))
 	o.PoolIgnition = strMap(r.pools, before.pools)
 	o.PoolSHA256 = strMap(digests(r.pools), digests(before.pools))
+	o.RoleIgnition = strMap(r.roles, before.roles)
 	o.KeyMaterial = strMap(r.keys, before.keys)
 	o.PlatformAssets = strMap(r.platform, before.platform)
 	o.AdminKubeconfig = str(r.adminKubeconfig, before.adminKubeconfig)

@@ -98,8 +98,12 @@ func TestAccClusterPlatform(t *testing.T) {
 					if installs != 1 {
 						return fmt.Errorf("platform_assets has %d install configs, want one for the one install disk", installs)
 					}
-					if _, ok := a["platform_assets.matchbox/ignition/metal.worker.ign"]; !ok {
-						return fmt.Errorf("platform_assets lacks the worker role's config")
+					// matchbox serves the role's config as it is: state keeps one copy, in role_ignition.
+					if a["role_ignition.worker"] == "" || a["role_ignition.controller"] == "" {
+						return fmt.Errorf("role_ignition lacks a role's config: %q", a["role_ignition.%"])
+					}
+					if _, twice := a["platform_assets.matchbox/ignition/metal.worker.ign"]; twice {
+						return fmt.Errorf("platform_assets repeats the worker role's config")
 					}
 					return nil
 				},
@@ -118,6 +122,7 @@ func TestAccClusterPlatform(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						mapEntries{"liftoff_cluster.metal", "ignition", map[string]string{"c1": same, "w1": changed, "w2": same}},
+						mapEntries{"liftoff_cluster.metal", "role_ignition", map[string]string{"controller": same, "worker": same}},
 						unchangedEntries{"liftoff_cluster.metal", "platform_assets", &matchboxAssets, nil},
 					},
 				},
@@ -169,6 +174,51 @@ func TestAccClusterLibvirt(t *testing.T) {
 					}
 					if w1 := a["platform_assets.libvirt/domains/w1.xml"]; !strings.Contains(w1, `<memory unit="MiB">3072</memory>`) {
 						return fmt.Errorf("w1's domain does not have worker_memory: %q", w1)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+// TestAccClusterRoleConfigURL renders a cluster whose machines merge their roles' configs from
+// role_config_url: role_ignition holds the configs to serve there, and a worker's config holds its
+// own files and the reference. matchbox, which serves the role configs itself, refuses the setting.
+func TestAccClusterRoleConfigURL(t *testing.T) {
+	terraformBinary(t)
+	const config = `
+resource "liftoff_cluster" "shared" {
+  name            = "shared"
+  api_server      = "https://10.0.0.10:6443"
+  host_cidrs      = ["10.0.0.0/24"]
+  controllers     = { c1 = { ip = "10.0.0.11" } }
+  workers         = { w1 = { ip = "10.0.0.21" } }
+  machine_secrets = { server = "10.0.0.2:9443" }
+  role_config_url = "https://configs.example.com/shared/{role}.ign"
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(newTestClock(), nil),
+		Steps: []resource.TestStep{
+			{
+				Config:      strings.Replace(platformCluster("52:54:00:d4:11:9a"), "machine_secrets", `role_config_url = "https://configs.example.com/{role}.ign"`+"\n  machine_secrets", 1),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Role configs served by matchbox.*remove\s+role_config_url`),
+			},
+			{
+				Config: config,
+				Check: func(s *terraform.State) error {
+					a := s.RootModule().Resources["liftoff_cluster.shared"].Primary.Attributes
+					if a["role_ignition.%"] != "2" || a["role_ignition.worker"] == "" || a["role_ignition.controller"] == "" {
+						return fmt.Errorf("role_ignition has %s configs, want the controller's and the worker's", a["role_ignition.%"])
+					}
+					w1 := a["ignition.w1"]
+					if !strings.Contains(w1, `"source":"https://configs.example.com/shared/worker.ign"`) || !strings.Contains(w1, `"hash":"sha512-`) {
+						return fmt.Errorf("w1's config does not merge the worker role's by URL and sha512:\n%s", w1)
+					}
+					if len(w1) > 2048 {
+						return fmt.Errorf("w1's own config is %d bytes", len(w1))
 					}
 					return nil
 				},

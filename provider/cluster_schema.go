@@ -21,6 +21,7 @@ type clusterOutputs struct {
 	IgnitionSHA256  types.Map    `tfsdk:"ignition_sha256"`
 	PoolIgnition    types.Map    `tfsdk:"worker_pool_ignition"`
 	PoolSHA256      types.Map    `tfsdk:"worker_pool_ignition_sha256"`
+	RoleIgnition    types.Map    `tfsdk:"role_ignition"`
 	AdminKubeconfig types.String `tfsdk:"admin_kubeconfig"`
 	CACertificate   types.String `tfsdk:"ca_certificate"`
 	Certificates    types.List   `tfsdk:"certificates"`
@@ -65,9 +66,9 @@ func clusterSchema() schema.Schema {
 			"ignition": schema.MapAttribute{Computed: true, Sensitive: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config (JSON), the `bootstrap` machine's too, keyed by machine name. " +
 					"Sensitive: the configs of controllers and the bootstrap machine hold private keys and every config holds the " +
-					"bootstrap token, unless `machine_secrets.server` is set. With matchbox (which needs `machine_secrets.server`), " +
-					"a machine's config holds only its own files and merges its role's shared config, which matchbox serves " +
-					"(`platform_assets`), by URL and sha512: a change to the role's config changes every config of the role."},
+					"bootstrap token, unless `machine_secrets.server` is set. With matchbox (which needs `machine_secrets.server`) " +
+					"or with `role_config_url`, a machine's config holds only its own files and merges its role's shared " +
+					"config (`role_ignition`) by URL and sha512: a change to the role's config changes every config of the role."},
 			"ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Each machine's Ignition config's SHA-256 (hex), keyed by machine name. Not sensitive, " +
 					"so a plan shows which machines' configs change; a platform can replace a machine when its entry changes."},
@@ -75,6 +76,10 @@ func clusterSchema() schema.Schema {
 				MarkdownDescription: "Each worker pool's Ignition config (JSON), keyed by pool name."},
 			"worker_pool_ignition_sha256": schema.MapAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Each worker pool's Ignition config's SHA-256 (hex), keyed by pool name."},
+			"role_ignition": schema.MapAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Each role's shared Ignition config (JSON), keyed by role (`controller`, `worker`, " +
+					"`bootstrap`), when machines merge them: with `role_config_url`, serve each at that URL; matchbox serves " +
+					"them itself. Empty otherwise. A role's config holds no secret."},
 			"admin_kubeconfig": schema.StringAttribute{Computed: true, Sensitive: true,
 				MarkdownDescription: "A kubeconfig with cluster-admin rights."},
 			"ca_certificate": schema.StringAttribute{Computed: true,

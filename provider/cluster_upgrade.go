@@ -20,7 +20,7 @@ import (
 //
 // Version 1's key_material also held the bootstrap tokens' Secret manifest, which every render makes
 // again from the tokens: version 2 keeps only what a later render reuses (generator.Asset.KeyMaterial),
-// all under pki/. Version 2 keeps asset_index as compact JSON.
+// all under pki/. Version 2 keeps asset_index as compact JSON, and adds role_ignition.
 
 // UpgradeState moves older states to the current schema version. An older state is read as the
 // JSON terraform stored, so no schema or model of it has to be kept.
@@ -100,6 +100,9 @@ func upgradedV0(state map[string]any) (map[string]any, error) {
 
 // upgradedV1 is a version 1 state's attributes as version 2 keeps them.
 func upgradedV1(state map[string]any) (map[string]any, error) {
+	if state["role_ignition"] == nil {
+		state["role_ignition"] = map[string]any{} // version 1 rendered no role configs
+	}
 	if index, ok := state["asset_index"].(string); ok && index != "" {
 		var b bytes.Buffer
 		if err := json.Compact(&b, []byte(index)); err != nil {

@@ -69,6 +69,7 @@ resource "liftoff_cluster" "old" {
 		t.Fatal(err)
 	}
 	attributes["asset_index"] = indented.String() + "\n"
+	delete(attributes, "role_ignition") // version 2's
 	if from == 0 {
 		// Version 0 predates these attributes.
 		for _, a := range []string{"platform", "worker_pools", "rotate_bootstrap_tokens", "machine_secrets", "cni_plugins", "ignition_sha256", "worker_pool_ignition", "worker_pool_ignition_sha256"} {

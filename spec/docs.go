@@ -51,6 +51,12 @@ func (Cluster) Docs() map[string]string {
 			"`liftoff bootstrap` (or `liftoff serve-secrets`) at that address, which serves a machine only its own and " +
 			"only to its address, and the machine checks the server against the cluster CA. Use it wherever configs are " +
 			"served to whoever asks, as matchbox does. Worker pools keep their bootstrap token in their config.",
+		"role_config_url": "Where machines fetch their role's shared Ignition config, `" + RoleConfigURLRole + "` standing for " +
+			"the role (`controller`, `worker`, `bootstrap`), like `https://configs.example.com/prod/" + RoleConfigURLRole + ".ign`. " +
+			"Each machine's config then holds only its own files (about 1 KB for a worker) and merges its role's, which " +
+			"Ignition applies only if its sha512 is the one the machine's config names. Serve the render's " +
+			"`ignition/roles/ROLE.ign` (Terraform: `role_ignition`) there. Needs `machine_secrets.server`: a role's config " +
+			"goes to every machine of the role. matchbox serves the roles' configs itself.",
 		"controllers": "Settings every controller gets, merged with each controller's own.",
 		"workers":     "Settings every worker gets, merged with each worker's own.",
 		"bootstrap": "A separate machine for the pivot of a self-hosted cluster (`control_plane = \"self-hosted\"`; " +

@@ -6,6 +6,8 @@
 package spec
 
 import (
+	"strings"
+
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -76,6 +78,9 @@ type Cluster struct {
 	EtcdRestore *EtcdRestore `hcl:"etcd_restore,block"`
 	// MachineSecrets says how machines get their private keys and credentials.
 	MachineSecrets *MachineSecrets `hcl:"machine_secrets,block"`
+	// RoleConfigURL, when set, is where machines fetch their role's shared Ignition config, with
+	// RoleConfigURLRole standing for the role: each machine's config then holds only its own files.
+	RoleConfigURL string `hcl:"role_config_url,optional"`
 
 	// ControllerDefaults and WorkerDefaults apply to every machine of the role.
 	ControllerDefaults *RoleDefaults `hcl:"controllers,block"`
@@ -143,6 +148,14 @@ type MachineSecrets struct {
 	// InIgnition keeps the secrets in the Ignition configs on a platform that would otherwise
 	// require Server (matchbox, which serves configs to anyone who knows a machine's MAC).
 	InIgnition bool `hcl:"in_ignition,optional"`
+}
+
+// RoleConfigURLRole stands for a role (controller, worker, bootstrap) in RoleConfigURL.
+const RoleConfigURLRole = "{role}"
+
+// RoleConfigAt is where a machine of role fetches its role's config, by RoleConfigURL.
+func (c *Cluster) RoleConfigAt(role string) string {
+	return strings.ReplaceAll(c.RoleConfigURL, RoleConfigURLRole, role)
 }
 
 // FetchesSecrets reports whether machines fetch their secrets from liftoff rather than carrying

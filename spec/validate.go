@@ -152,6 +152,7 @@ func Validate(c *Cluster) Problems {
 	v.etcdSnapshots()
 	v.etcdRestore()
 	v.machineSecrets()
+	v.roleConfigURL()
 	v.role(At("controllers"), c.ControllerDefaults)
 	v.role(At("workers"), c.WorkerDefaults)
 	v.machines()
@@ -455,6 +456,24 @@ func (v *validator) etcdRestore() {
 		v.add(At("etcd_restore", "sha256"), "Missing sha256", "a snapshot is restored only when it matches its digest: set sha256 to the 64 hex digits of its .sha256 file")
 	} else if !sha256RE.MatchString(r.SHA256) {
 		v.add(At("etcd_restore", "sha256"), "Invalid sha256", "%q is not 64 lowercase hex digits (the first field of the snapshot's .sha256 file)", r.SHA256)
+	}
+}
+
+func (v *validator) roleConfigURL() {
+	raw := v.c.RoleConfigURL
+	if raw == "" {
+		return
+	}
+	at := At("cluster", "role_config_url")
+	filled := strings.ReplaceAll(raw, RoleConfigURLRole, "worker")
+	u, err := url.Parse(filled)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !urlTextRE.MatchString(filled):
+		v.add(at, "Invalid role config URL", "%q must be an http or https URL, with anything but RFC 3986's characters percent-encoded", raw)
+	case !strings.Contains(raw, RoleConfigURLRole):
+		v.add(at, "Role config URL without the role", "%q must name the role with %s, like https://configs.example.com/%s.ign: each role has a config of its own", raw, RoleConfigURLRole, RoleConfigURLRole)
+	case !v.c.FetchesSecrets():
+		v.add(at, "Role configs with secrets in them", "a role's config goes to every machine of the role, so it may hold no private key or credential: set machine_secrets.server so that each machine fetches its own")
 	}
 }
 

@@ -4,10 +4,16 @@ package ignitiontest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,4 +100,75 @@ func MustApply(t testing.TB, root string, config []byte) {
 	if log, err := Apply(t, root, config); err != nil {
 		t.Fatalf("ignition: %v\n%s", err, log)
 	}
+}
+
+// Diff lists what differs between two root file systems Ignition laid out (Tree's lines, + for
+// got's, - for want's), or returns "" when they are the same.
+func Diff(t testing.TB, got, want string) string {
+	t.Helper()
+	in := func(root string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(Tree(t, root), "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	g, w := in(got), in(want)
+	var out []string
+	for l := range g {
+		if !w[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	for l := range w {
+		if !g[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// Tree lists a root file system: each entry's path, type, mode, owner, and content's digest or
+// link's target, one per line in path order. Ignition's record of its own run is left out.
+func Tree(t testing.TB, root string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "etc/.ignition-result.json" { // when Ignition ran
+			return nil
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		line := fmt.Sprintf("%s %v %d:%d", rel, info.Mode(), st.Uid, st.Gid)
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			line += " -> " + target
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			line += " " + hex.EncodeToString(sum[:8])
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }

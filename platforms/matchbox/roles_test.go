@@ -4,12 +4,9 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/liftoff-k8s/liftoff/generator"
@@ -79,8 +76,8 @@ func TestRealIgnitionMergesRoleConfigsFromMatchbox(t *testing.T) {
 		ignitiontest.MustApply(t, merged, own)
 		want := ignitiontest.Sysroot(t)
 		ignitiontest.MustApply(t, want, whole.Assets.Get("ignition/"+n.name+".ign").Data)
-		if got, want := tree(t, merged), tree(t, want); got != want {
-			t.Errorf("%s: the root file system from matchbox's configs differs from the whole config's:\n%s", n.name, diffLines(got, want))
+		if diff := ignitiontest.Diff(t, merged, want); diff != "" {
+			t.Errorf("%s: the root file system from matchbox's configs differs from the whole config's:\n%s", n.name, diff)
 		}
 	}
 	if !roles["controller"] || !roles["worker"] {
@@ -113,72 +110,4 @@ func TestRealIgnitionMergesRoleConfigsFromMatchbox(t *testing.T) {
 			t.Errorf("Ignition failed for another reason than the role config's hash:\n%s", log)
 		}
 	}
-}
-
-// tree lists a root file system: each entry's path, type, mode, owner, and content or target.
-func tree(t *testing.T, root string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "etc/.ignition-result.json" { // when Ignition ran
-			return nil
-		}
-		st := info.Sys().(*syscall.Stat_t)
-		line := fmt.Sprintf("%s %v %d:%d", rel, info.Mode(), st.Uid, st.Gid)
-		switch {
-		case info.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha512.Sum512(data)
-			line += " " + hex.EncodeToString(sum[:8])
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-// diffLines lists the lines only one of got and want has.
-func diffLines(got, want string) string {
-	in := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range strings.Split(s, "\n") {
-			m[l] = true
-		}
-		return m
-	}
-	g, w := in(got), in(want)
-	var out []string
-	for l := range g {
-		if !w[l] {
-			out = append(out, "+ "+l)
-		}
-	}
-	for l := range w {
-		if !g[l] {
-			out = append(out, "- "+l)
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
 }

@@ -108,6 +108,11 @@ func (Adapter) Validate(c *spec.Cluster) spec.Problems {
 				"or machine_secrets.in_ignition = true to keep them in the configs (see docs/security.md)")
 	}
 
+	if c.RoleConfigURL != "" {
+		add(spec.At("cluster", "role_config_url"), "Role configs served by matchbox",
+			"matchbox serves the roles' configs itself, at %s/ignition?cluster=%s&role=ROLE: remove role_config_url", strings.TrimSuffix(p.HTTPEndpoint, "/"), c.Name)
+	}
+
 	if u, err := url.Parse(p.HTTPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		add(field("matchbox_http_endpoint"), "Invalid matchbox endpoint",
