@@ -215,7 +215,7 @@ func (r *machineRenderer) roleData(role string) (any, error) {
 		"Exec": kubelet.Exec, "StaticPodDir": HostStaticPodDir, "KubeletPKIDir": HostKubeletPKIDir,
 		"BootstrapKubeconfig": HostBootstrapKubeletConf, "Kubeconfig": HostKubeletKubeconfig, "Config": HostKubeletConfig,
 		"ConfigDir": HostKubeletConfigDir,
-		"Secrets": secretsUnit,
+		"Secrets":   secretsUnit,
 	})
 	if err != nil {
 		return nil, err
