@@ -189,7 +189,6 @@ type machineRenderer struct {
 	roleSecrets map[string][]hostFile
 	// kubeletConfig is the machines' KubeletConfiguration, which every role shares.
 	kubeletConfig string
-	snippets      map[string][]igntypes.Config
 	// sharedBootstrapKubeconfig is the bootstrap kubeconfig with bootstrapTokenMark for the token.
 	sharedBootstrapKubeconfig func() (string, error)
 	// platform returns what the spec's platform adds to a machine's config (Options.MachineConfig).
@@ -542,7 +541,7 @@ func (r *machineRenderer) ignition(m Machine, node spec.Node) ([]byte, []hostFil
 	return out, secrets, nil
 }
 
-// shareRoleConfigs renders the shared config of each role that machines has, to be served at
+// shareRoleConfigs renders the shared config of each role the machines have, to be served at
 // url(role), and keeps the references that the machines' configs merge them by.
 func (r *machineRenderer) shareRoleConfigs(machines []Machine, url func(role string) string) ([]Asset, error) {
 	if !r.d.Spec.FetchesSecrets() {
